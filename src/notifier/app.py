@@ -1,0 +1,64 @@
+"""The long-lived objects a worker or a CLI command needs, built at start and closed at exit.
+
+Nothing here runs at import: ``open_services`` is called from arq's ``on_startup`` or from
+the CLI, and ``close_services`` from ``on_shutdown``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from jinja2 import Environment
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.config import Settings
+from notifier.content.render import make_environment
+from notifier.db.engine import make_engine
+from notifier.delivery.smtp import SmtpOptions, SmtpPool
+from notifier.paths import templates_dir
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class Services:
+    """What the service layer works with; passed explicitly, never global."""
+
+    settings: Settings
+    engine: AsyncEngine
+    templates: Environment
+    smtp: SmtpPool
+    clock: Clock
+
+
+def smtp_options(settings: Settings) -> SmtpOptions:
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpOptions(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=password,
+        starttls=settings.smtp_starttls,
+        tls=settings.smtp_tls,
+        timeout=settings.smtp_timeout_seconds,
+        size=settings.smtp_pool_size,
+    )
+
+
+def open_services(settings: Settings, clock: Clock) -> Services:
+    """Builds engine, template environment and SMTP pool (connections open lazily)."""
+    return Services(
+        settings=settings,
+        engine=make_engine(settings.async_database_url(), pool_size=settings.smtp_pool_size + 4),
+        templates=make_environment(templates_dir()),
+        smtp=SmtpPool(smtp_options(settings)),
+        clock=clock,
+    )
+
+
+async def close_services(services: Services) -> None:
+    """Closes SMTP connections and the database pool."""
+    await services.smtp.close()
+    await services.engine.dispose()

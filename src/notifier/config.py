@@ -1,0 +1,117 @@
+"""Every setting comes from the environment, is validated once at start, and hides its secrets.
+
+A bad value must stop the process at start with the variable's name, never half-way through a
+tick; pydantic-settings gives us that message for free.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from notifier.timemath.cron import parse_cron
+
+JOB_NAMES: tuple[str, ...] = (
+    "appointment_reminders",
+    "daily_digest",
+    "notes_reminders",
+    "task_due_reminders",
+    "task_reminders",
+    "overdue_scanner",
+    "recurring_tasks",
+    "cleanup",
+)
+
+DEFAULT_SCHEDULES: dict[str, str] = {
+    "appointment_reminders": "* * * * *",
+    "daily_digest": "* * * * *",
+    "notes_reminders": "* * * * *",
+    "task_reminders": "* * * * *",
+    "task_due_reminders": "*/5 * * * *",
+    "recurring_tasks": "*/5 * * * *",
+    "overdue_scanner": "*/15 * * * *",
+    "cleanup": "17 3 * * *",
+}
+
+
+class Settings(BaseSettings):
+    """The whole configuration; field names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: SecretStr = SecretStr(
+        "postgresql+asyncpg://notifier:notifier@localhost:5432/notifier"
+    )
+    redis_url: SecretStr = SecretStr("redis://localhost:6379/0")
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(1025, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    smtp_pool_size: int = Field(4, ge=1, le=256)
+    smtp_max_attempts: int = Field(4, ge=1, le=20)
+    smtp_retry_base_seconds: float = Field(1.0, ge=0)
+    mail_from: str = "notifier@localhost"
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(8080, ge=0, le=65535)
+    catch_up_minutes: int = Field(60, ge=1, le=24 * 60)
+    claim_lease_seconds: int = Field(300, ge=10)
+    batch_size: int = Field(200, ge=1, le=10_000)
+    app_base_url: str = "http://localhost:3000"
+    log_level: str = "INFO"
+
+    job_appointment_reminders_enabled: bool = True
+    job_appointment_reminders_schedule: str = DEFAULT_SCHEDULES["appointment_reminders"]
+    job_daily_digest_enabled: bool = True
+    job_daily_digest_schedule: str = DEFAULT_SCHEDULES["daily_digest"]
+    job_notes_reminders_enabled: bool = True
+    job_notes_reminders_schedule: str = DEFAULT_SCHEDULES["notes_reminders"]
+    job_task_due_reminders_enabled: bool = True
+    job_task_due_reminders_schedule: str = DEFAULT_SCHEDULES["task_due_reminders"]
+    job_task_reminders_enabled: bool = True
+    job_task_reminders_schedule: str = DEFAULT_SCHEDULES["task_reminders"]
+    job_overdue_scanner_enabled: bool = True
+    job_overdue_scanner_schedule: str = DEFAULT_SCHEDULES["overdue_scanner"]
+    job_recurring_tasks_enabled: bool = True
+    job_recurring_tasks_schedule: str = DEFAULT_SCHEDULES["recurring_tasks"]
+    job_cleanup_enabled: bool = True
+    job_cleanup_schedule: str = DEFAULT_SCHEDULES["cleanup"]
+
+    @field_validator("*_schedule", mode="after", check_fields=False)
+    @classmethod
+    def _schedule_is_cron(cls, value: str) -> str:
+        parse_cron(value)
+        return value
+
+    @field_validator("mail_from", mode="after")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        if "\r" in value or "\n" in value or "@" not in value:
+            raise ValueError("must be one email address on one line")
+        return value
+
+    def job_enabled(self, job: str) -> bool:
+        """Whether ``JOB_<NAME>_ENABLED`` switches this job on."""
+        return bool(getattr(self, f"job_{job}_enabled"))
+
+    def job_schedule(self, job: str) -> str:
+        """The five-field UTC cron expression of ``JOB_<NAME>_SCHEDULE``."""
+        return str(getattr(self, f"job_{job}_schedule"))
+
+    def async_database_url(self) -> str:
+        """The URL with an async driver, so operators may write a plain ``postgresql://`` URL."""
+        return to_async_url(self.database_url.get_secret_value())
+
+
+def to_async_url(url: str) -> str:
+    """Maps the driver-less URL spellings people write onto the async drivers we ship."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url

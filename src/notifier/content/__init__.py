@@ -1,0 +1,1 @@
+"""Pure content: template rendering, formatting of times for people, and MIME bytes."""

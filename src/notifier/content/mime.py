@@ -1,0 +1,95 @@
+"""Multipart text+HTML messages assembled directly as bytes.
+
+``email.message.EmailMessage`` costs ~1.1 ms a message, most of a sending pipeline's CPU;
+assembling the few headers we need by hand costs ~20 µs. Correctness is held by a property
+test that parses every message back with the standard parser.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime
+
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$"
+)
+
+
+class BadAddressError(ValueError):
+    """A recipient we will not hand to SMTP: empty, malformed or able to inject headers."""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """Everything one email needs; ``subject`` must already be header-safe."""
+
+    from_addr: str
+    to_addr: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    kind: str
+    date: datetime
+
+
+def check_address(address: str | None) -> str:
+    """The address unchanged if it is a plain ``local@domain``; raises otherwise."""
+    if not address or len(address) > 254 or not _ADDRESS.match(address):
+        raise BadAddressError("missing or malformed email address")
+    return address
+
+
+def slot_message_id(
+    kind: str, entity_id: object, user_id: object, slot: datetime, domain: str
+) -> str:
+    """A Message-ID derived from the slot's unique key: a resend carries the same id."""
+    key = f"{kind}|{entity_id}|{user_id}|{slot.isoformat()}".encode()
+    return f"<{hashlib.sha256(key).hexdigest()[:40]}@{domain}>"
+
+
+def _encode_header(value: str) -> str:
+    if value.isascii() and value.isprintable() and len(value) <= 900:
+        return value
+    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+
+
+def _part(content_type: str, body: str) -> bytes:
+    encoded = base64.encodebytes(body.encode("utf-8")).replace(b"\n", b"\r\n")
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode("ascii") + encoded
+
+
+def build_message(msg: OutgoingMessage) -> bytes:
+    """The RFC 5322 bytes of ``msg``, CRLF line endings."""
+    boundary = (
+        "=_notifier_" + hashlib.sha1(msg.message_id.encode(), usedforsecurity=False).hexdigest()
+    )
+    headers = (
+        f"From: {msg.from_addr}\r\n"
+        f"To: {msg.to_addr}\r\n"
+        f"Subject: {_encode_header(msg.subject)}\r\n"
+        f"Date: {format_datetime(msg.date)}\r\n"
+        f"Message-ID: {msg.message_id}\r\n"
+        f"X-Notification-Kind: {msg.kind}\r\n"
+        "MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+    ).encode("ascii")
+    sep = f"--{boundary}\r\n".encode("ascii")
+    return b"".join(
+        (
+            headers,
+            sep,
+            _part("text/plain", msg.text),
+            sep,
+            _part("text/html", msg.html),
+            f"--{boundary}--\r\n".encode("ascii"),
+        )
+    )

@@ -1,0 +1,49 @@
+"""Renders a kind's subject, text and HTML from ``templates/<kind>/``.
+
+The environment is built once in the worker's startup (compiled templates are cached there)
+and autoescapes HTML, so a client named ``<script>`` shows as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+
+@dataclass(frozen=True)
+class RenderedContent:
+    """What goes into one email; ``subject`` is already safe for a header."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def make_environment(folder: Path) -> Environment:
+    """A template environment over ``folder``; called at startup, never at import."""
+    return Environment(
+        loader=FileSystemLoader(str(folder)),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+
+
+def header_safe(value: str) -> str:
+    """Line breaks and runs of white space become single spaces: no header injection."""
+    return " ".join(value.split())
+
+
+def render(env: Environment, kind: str, context: Mapping[str, object]) -> RenderedContent:
+    """All three parts of one kind's email."""
+    subject = env.get_template(f"{kind}/subject.txt").render(context)
+    return RenderedContent(
+        subject=header_safe(subject)[:250],
+        text=env.get_template(f"{kind}/body.txt").render(context),
+        html=env.get_template(f"{kind}/body.html").render(context),
+    )

@@ -1,0 +1,201 @@
+"""Every table of contract sections 1 and 2, and the indexes each tick filters on.
+
+Sections 1 tables are written by the host application; we only read them (and update the
+few task columns the contract lets us write). Names here are fixed by the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Time,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+
+from notifier.db.types import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _id() -> Column[object]:
+    return Column("id", Uuid, primary_key=True)
+
+
+def _partial(where: str) -> dict[str, Any]:
+    """The same partial-index predicate for both dialects we run on."""
+    return {"postgresql_where": text(where), "sqlite_where": text(where)}
+
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    _id(),
+    Column("name", Text),
+    Column("timezone", Text, nullable=False, server_default="UTC"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    Column("workspace_id", Uuid, ForeignKey("workspaces.id"), index=True),
+    Column("email", Text),
+    Column("full_name", Text),
+    Column("timezone", Text, nullable=True),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+)
+
+notification_settings = Table(
+    "notification_settings",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
+    Column("email_enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("digest_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("digest_time", Time, nullable=False, server_default="07:00"),
+    Column("digest_skip_weekends", Boolean, nullable=False, server_default=text("false")),
+    Column("notes_reminder_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("notes_reminder_time", Time, nullable=False, server_default="18:00"),
+    Column("appointment_reminders_enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("appointment_reminder_minutes", JSON, nullable=True, server_default="[60]"),
+    Column("task_reminders_enabled", Boolean, nullable=False, server_default=text("true")),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    _id(),
+    Column("workspace_id", Uuid, ForeignKey("workspaces.id"), index=True),
+    Column("full_name", Text),
+)
+
+appointments = Table(
+    "appointments",
+    metadata,
+    _id(),
+    Column("workspace_id", Uuid, ForeignKey("workspaces.id")),
+    Column("user_id", Uuid, ForeignKey("users.id")),
+    Column("client_id", Uuid, ForeignKey("clients.id"), nullable=True),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime),
+    Column("location", Text, nullable=True),
+    Column("service_name", Text, nullable=True),
+    Column("status", Text, nullable=False, server_default="scheduled"),
+    Index("ix_appointments_scheduled_starts_at", "starts_at", **_partial("status = 'scheduled'")),
+    Index("ix_appointments_user_id_starts_at", "user_id", "starts_at"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    _id(),
+    Column("workspace_id", Uuid, ForeignKey("workspaces.id")),
+    Column("user_id", Uuid, ForeignKey("users.id")),
+    Column("appointment_id", Uuid, ForeignKey("appointments.id"), nullable=True),
+    Column("is_draft", Boolean, nullable=False, server_default=text("false")),
+    Column("updated_at", UtcDateTime),
+    Index("ix_sessions_draft_user_id", "user_id", **_partial("is_draft")),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    _id(),
+    Column("workspace_id", Uuid, ForeignKey("workspaces.id")),
+    Column("user_id", Uuid, ForeignKey("users.id")),
+    Column("title", Text),
+    Column("description", Text, nullable=True),
+    Column("priority", Text, nullable=True),
+    Column("tags", JSON, server_default="[]"),
+    Column("due_date", UtcDateTime, nullable=True),
+    Column("completed", Boolean, nullable=False, server_default=text("false")),
+    Column("completed_at", UtcDateTime, nullable=True),
+    Column("status", Text, nullable=False, server_default="open"),
+    Column("is_recurring", Boolean, nullable=False, server_default=text("false")),
+    Column("recurrence_type", Text, nullable=True),
+    Column("recurrence_interval", Integer, nullable=False, server_default="1"),
+    Column("recurrence_rule", Text, nullable=True),
+    Column("recurrence_end", UtcDateTime, nullable=True),
+    Column("parent_task_id", Uuid, nullable=True),
+    Column("last_processed_at", UtcDateTime, nullable=True),
+    Column("deleted_at", UtcDateTime, nullable=True),
+    Index(
+        "ix_tasks_open_due_date",
+        "due_date",
+        **_partial("completed = false AND deleted_at IS NULL"),
+    ),
+    Index(
+        "ix_tasks_recurring_unprocessed",
+        "completed_at",
+        **_partial("is_recurring AND completed AND last_processed_at IS NULL"),
+    ),
+)
+
+task_reminders = Table(
+    "task_reminders",
+    metadata,
+    _id(),
+    Column("task_id", Uuid, ForeignKey("tasks.id")),
+    Column("user_id", Uuid, ForeignKey("users.id")),
+    Column("remind_at", UtcDateTime, nullable=False),
+    Column("channel", Text, nullable=False, server_default="email"),
+    Column("sent", Boolean, nullable=False, server_default=text("false")),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Index("ix_task_reminders_unsent_remind_at", "remind_at", **_partial("sent = false")),
+)
+
+reminders_sent = Table(
+    "reminders_sent",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("entity_id", Uuid, nullable=False),
+    Column("user_id", Uuid, nullable=False),
+    Column("slot", UtcDateTime, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("message_id", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
+    UniqueConstraint("kind", "entity_id", "user_id", "slot", name="uq_reminders_sent_slot"),
+    Index("ix_reminders_sent_pending_lease", "lease_until", **_partial("status = 'pending'")),
+    Index("ix_reminders_sent_created_at", "created_at"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("job_name", Text, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("scheduled_for", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("status", Text, nullable=False),
+    Column("selected", Integer, nullable=False, server_default="0"),
+    Column("sent", Integer, nullable=False, server_default="0"),
+    Column("skipped", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("error", Text, nullable=True),
+    Index("ix_job_runs_job_name_started_at", "job_name", "started_at"),
+)

@@ -1,0 +1,153 @@
+"""The ``reminders_sent`` ledger: the database claim that makes every slot single.
+
+Protocol (contract sections 4 and 8): a slot is claimed by inserting its unique row as
+``pending`` with a lease, committed before SMTP starts; after the server accepts, the row
+becomes ``sent``. A pending row whose lease ran out (its worker died) can be claimed again;
+``sent``, ``failed`` and ``skipped`` rows are final. Two workers racing on one slot meet at
+the unique constraint or at the lease check of a single-row UPDATE, and only one wins.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.db.schema import reminders_sent as rs
+from notifier.db.upsert import insert_ignoring_conflicts
+
+_KEY_COLUMNS = ("kind", "entity_id", "user_id", "slot")
+
+
+@dataclass(frozen=True)
+class SlotKey:
+    """The unique key of one notification slot."""
+
+    kind: str
+    entity_id: uuid.UUID
+    user_id: uuid.UUID
+    slot: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A final state to record for a slot that is not being sent."""
+
+    key: SlotKey
+    status: str
+    reason: str | None = None
+
+
+def _row(key: SlotKey, status: str, now: datetime, **extra: object) -> dict[str, object]:
+    return {
+        "id": uuid.uuid4(),
+        "kind": key.kind,
+        "entity_id": key.entity_id,
+        "user_id": key.user_id,
+        "slot": key.slot,
+        "status": status,
+        "attempts": 0,
+        "created_at": now,
+        **extra,
+    }
+
+
+def _key(row: Sequence[object]) -> SlotKey:
+    kind, entity_id, user_id, slot = row
+    assert isinstance(kind, str) and isinstance(slot, datetime)
+    assert isinstance(entity_id, uuid.UUID) and isinstance(user_id, uuid.UUID)
+    return SlotKey(kind, entity_id, user_id, slot)
+
+
+async def claim(
+    conn: AsyncConnection, keys: Sequence[SlotKey], now: datetime, lease: timedelta
+) -> set[SlotKey]:
+    """Claims what it can of ``keys``; returns the keys this caller now owns."""
+    if not keys:
+        return set()
+    lease_until = now + lease
+    stmt = insert_ignoring_conflicts(conn.dialect.name, rs, _KEY_COLUMNS).returning(
+        rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot
+    )
+    rows = [_row(k, "pending", now, lease_until=lease_until) for k in keys]
+    won = {_key(r) for r in (await conn.execute(stmt, rows)).all()} if rows else set()
+    rest = [k for k in keys if k not in won]
+    if rest:
+        won |= await _take_over_expired(conn, rest, now, lease_until)
+    return won
+
+
+async def _take_over_expired(
+    conn: AsyncConnection, keys: Sequence[SlotKey], now: datetime, lease_until: datetime
+) -> set[SlotKey]:
+    """Re-claims pending rows whose lease has run out (a crashed or released claim)."""
+    stmt = (
+        update(rs)
+        .where(
+            tuple_(rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot).in_(
+                [(k.kind, k.entity_id, k.user_id, k.slot) for k in keys]
+            ),
+            rs.c.status == "pending",
+            or_(rs.c.lease_until.is_(None), rs.c.lease_until <= now),
+        )
+        .values(lease_until=lease_until)
+        .returning(rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot)
+    )
+    return {_key(r) for r in (await conn.execute(stmt)).all()}
+
+
+async def record(conn: AsyncConnection, outcomes: Iterable[Outcome], now: datetime) -> int:
+    """Writes final ``skipped``/``failed`` rows for slots never claimed; keeps existing rows."""
+    rows = [_row(o.key, o.status, now, last_error=o.reason) for o in outcomes]
+    if not rows:
+        return 0
+    stmt = insert_ignoring_conflicts(conn.dialect.name, rs, _KEY_COLUMNS)
+    await conn.execute(stmt, rows)
+    return len(rows)
+
+
+def _match(key: SlotKey) -> object:
+    return and_(
+        rs.c.kind == key.kind,
+        rs.c.entity_id == key.entity_id,
+        rs.c.user_id == key.user_id,
+        rs.c.slot == key.slot,
+        rs.c.status == "pending",
+    )
+
+
+async def mark_sent(
+    conn: AsyncConnection, key: SlotKey, *, message_id: str, attempts: int, now: datetime
+) -> None:
+    """The server accepted the message: the slot is done for good."""
+    await conn.execute(
+        update(rs)
+        .where(_match(key))  # type: ignore[arg-type]
+        .values(
+            status="sent",
+            sent_at=now,
+            message_id=message_id,
+            attempts=rs.c.attempts + attempts,
+            lease_until=None,
+        )
+    )
+
+
+async def mark_unsent(
+    conn: AsyncConnection, key: SlotKey, *, status: str, reason: str, attempts: int
+) -> None:
+    """``failed`` is final; ``pending`` releases the claim so a later tick may try again."""
+    await conn.execute(
+        update(rs)
+        .where(_match(key))  # type: ignore[arg-type]
+        .values(
+            status=status,
+            last_error=reason[:500],
+            attempts=rs.c.attempts + attempts,
+            lease_until=None,
+        )
+    )

@@ -1,0 +1,103 @@
+"""A small pool of reused SMTP connections, with failures sorted into transient and permanent.
+
+One connection per email triples the cost of a send; a fixed pool also bounds how hard we
+hit a relay. Errors carry a reply code and a class name only, never an address or content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+
+import aiosmtplib
+
+
+class SendError(Exception):
+    """A send that did not go through; ``permanent`` ones must not be retried."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.attempts = 1
+
+
+@dataclass(frozen=True)
+class SmtpOptions:
+    """Connection settings taken from the configuration."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    starttls: bool
+    tls: bool
+    timeout: float
+    size: int
+
+
+def classify(exc: BaseException) -> SendError:
+    """Maps aiosmtplib's and the OS's exceptions onto our two outcomes."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [err.code for err in exc.recipients]
+        permanent = bool(codes) and all(code >= 500 for code in codes)
+        return SendError(f"recipient refused ({','.join(map(str, codes))})", permanent=permanent)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return SendError(f"SMTP {exc.code} ({type(exc).__name__})", permanent=exc.code >= 500)
+    return SendError(f"SMTP unavailable ({type(exc).__name__})", permanent=False)
+
+
+class SmtpPool:
+    """Hands out connected clients; a client that failed is dropped and reconnected lazily."""
+
+    def __init__(self, options: SmtpOptions) -> None:
+        self._options = options
+        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        for _ in range(options.size):
+            self._idle.put_nowait(self._new_client())
+
+    def _new_client(self) -> aiosmtplib.SMTP:
+        o = self._options
+        return aiosmtplib.SMTP(
+            hostname=o.host,
+            port=o.port,
+            use_tls=o.tls,
+            start_tls=o.starttls,
+            validate_certs=True,
+            tls_context=ssl.create_default_context() if (o.tls or o.starttls) else None,
+            timeout=o.timeout,
+        )
+
+    async def _ready(self, client: aiosmtplib.SMTP) -> None:
+        if client.is_connected:
+            return
+        await client.connect()
+        if self._options.username and self._options.password is not None:
+            await client.login(self._options.username, self._options.password)
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> None:
+        """Sends one message; raises SendError."""
+        client = await self._idle.get()
+        try:
+            await self._ready(client)
+            await client.sendmail(sender, [recipient], data)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await _discard(client)
+            client = self._new_client()
+            raise classify(exc) from None
+        finally:
+            self._idle.put_nowait(client)
+
+    async def close(self) -> None:
+        """Quits every connected client; idempotent."""
+        while not self._idle.empty():
+            await _discard(self._idle.get_nowait())
+
+
+async def _discard(client: aiosmtplib.SMTP) -> None:
+    if client.is_connected:
+        try:
+            await asyncio.wait_for(client.quit(), 5)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            client.close()

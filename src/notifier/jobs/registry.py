@@ -1,0 +1,19 @@
+"""Job name → the service function that runs one tick of it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from notifier.app import Services
+from notifier.services import appointment_reminders
+from notifier.services.counts import TickCounts
+
+TickFunction = Callable[[Services, datetime], Awaitable[TickCounts]]
+
+
+def tick_functions() -> dict[str, TickFunction]:
+    """The jobs this build can run, by their contract name (section 7)."""
+    return {
+        "appointment_reminders": appointment_reminders.run_tick,
+    }

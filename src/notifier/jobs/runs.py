@@ -1,0 +1,95 @@
+"""``job_runs``: one row per tick, written ``running`` at start and closed at the end.
+
+The row is closed in a ``finally`` so a tick that raises is ``failed``, never ``running``
+forever; a process killed outright leaves ``running``, which health reads as stale.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import structlog
+from sqlalchemy import insert, update
+
+from notifier.app import Services
+from notifier.db.schema import job_runs
+from notifier.jobs.registry import tick_functions
+from notifier.services.counts import TickCounts
+
+log = structlog.get_logger("notifier.jobs")
+
+
+class UnknownJobError(LookupError):
+    """A job name this build does not know."""
+
+
+async def run_recorded(
+    services: Services,
+    job: str,
+    now: datetime,
+    run_id: str | None = None,
+    scheduled_for: datetime | None = None,
+) -> TickCounts:
+    """Runs one tick of ``job`` for instant ``now`` and records it in ``job_runs``."""
+    tick = tick_functions().get(job)
+    if tick is None:
+        raise UnknownJobError(job)
+    row_id = uuid.uuid4()
+    run_id = run_id or f"{job}:{now.isoformat()}:{row_id.hex[:8]}"
+    await _start(services, row_id, job, run_id, scheduled_for or now)
+    structlog.contextvars.bind_contextvars(job=job, run_id=run_id)
+    counts = TickCounts()
+    error: str | None = None
+    try:
+        counts = await tick(services, now)
+        return counts
+    except Exception as exc:
+        error = _describe(exc)
+        log.exception("tick_failed")
+        raise
+    finally:
+        await _finish(services, row_id, counts, error)
+        log.info("tick_finished", status="failed" if error else "succeeded", **counts.as_dict())
+        structlog.contextvars.unbind_contextvars("job", "run_id")
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's type and first line; SQL parameters (user data) never follow it."""
+    first = str(exc).split("\n", 1)[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+async def _start(
+    services: Services, row_id: uuid.UUID, job: str, run_id: str, now: datetime
+) -> None:
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            insert(job_runs).values(
+                id=row_id,
+                job_name=job,
+                run_id=run_id,
+                scheduled_for=now,
+                started_at=services.clock(),
+                status="running",
+            )
+        )
+
+
+async def _finish(
+    services: Services, row_id: uuid.UUID, counts: TickCounts, error: str | None
+) -> None:
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            update(job_runs)
+            .where(job_runs.c.id == row_id)
+            .values(
+                finished_at=services.clock(),
+                status="failed" if error else "succeeded",
+                selected=counts.selected,
+                sent=counts.sent,
+                skipped=counts.skipped,
+                failed=counts.failed,
+                error=error,
+            )
+        )

@@ -1,0 +1,66 @@
+"""Which reminder offsets of one appointment are due in a tick, and which of them to send.
+
+Offsets are elapsed durations before ``starts_at`` (contract section 4), so plain UTC
+subtraction is right whatever the wall clock does in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from notifier.timemath.windows import Window
+
+ALLOWED_OFFSETS: frozenset[int] = frozenset({15, 30, 60, 120, 1440})
+DEFAULT_OFFSETS: tuple[int, ...] = (60,)
+MAX_OFFSET = max(ALLOWED_OFFSETS)
+
+
+class BadOffsetsError(ValueError):
+    """``appointment_reminder_minutes`` holds something other than allowed minute counts."""
+
+
+@dataclass(frozen=True)
+class DueOffset:
+    """One reminder slot of an appointment: send it, or record it skipped."""
+
+    minutes: int
+    slot: datetime
+    send: bool
+
+
+def parse_offsets(raw: object) -> tuple[int, ...]:
+    """Validates the JSON column; a bad value costs its user alone (contract section 8)."""
+    if raw is None:
+        return DEFAULT_OFFSETS
+    if not isinstance(raw, list):
+        raise BadOffsetsError(f"appointment_reminder_minutes is not a list: {type(raw).__name__}")
+    bad = [v for v in raw if isinstance(v, bool) or v not in ALLOWED_OFFSETS]
+    if bad:
+        raise BadOffsetsError(
+            f"appointment_reminder_minutes has values outside {sorted(ALLOWED_OFFSETS)}"
+        )
+    return tuple(sorted(set(raw)))
+
+
+def due_offsets(
+    starts_at: datetime, offsets: Iterable[int], window: Window, now: datetime
+) -> list[DueOffset]:
+    """Slots due in ``window``; when several are, only the smallest offset is sent."""
+    if starts_at <= now:
+        return []
+    due = sorted(m for m in offsets if starts_at - timedelta(minutes=m) in window)
+    return [
+        DueOffset(minutes=m, slot=starts_at - timedelta(minutes=m), send=(i == 0))
+        for i, m in enumerate(due)
+    ]
+
+
+def event_windows(window: Window) -> list[Window]:
+    """For each allowed offset, the ``starts_at`` range whose reminder falls due in ``window``.
+
+    The selection query ORs these ranges so an index on ``starts_at`` serves it and its cost
+    follows the number of due appointments, not the size of the table.
+    """
+    return [window.shifted(timedelta(minutes=m)) for m in sorted(ALLOWED_OFFSETS)]

@@ -1,0 +1,1 @@
+"""The service layer: one module per notification kind, over a shared dispatch pipeline."""

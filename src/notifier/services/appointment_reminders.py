@@ -1,0 +1,167 @@
+"""``appointment_reminder``: select due appointments, plan their slots, hand them to dispatch.
+
+Selection ORs one ``starts_at`` range per allowed offset (see ``rules.appointment_reminders``)
+over a partial index on scheduled appointments, so a tick costs what is due, not the table.
+Rows are re-read per batch just before sending, so a cancellation or a disabled setting that
+lands mid-tick still takes effect.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.app import Services
+from notifier.batching import batched
+from notifier.content.appointment_reminder import AppointmentFacts, reminder_context
+from notifier.content.mime import BadAddressError, check_address
+from notifier.db.schema import appointments, clients, notification_settings, users, workspaces
+from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.rules.appointment_reminders import (
+    BadOffsetsError,
+    due_offsets,
+    event_windows,
+    parse_offsets,
+)
+from notifier.services.counts import TickCounts
+from notifier.services.dispatch import Delivery, dispatch
+from notifier.timemath.windows import Window, catch_up_window
+from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
+
+KIND = "appointment_reminder"
+log = structlog.get_logger("notifier.appointment_reminders")
+
+
+async def run_tick(services: Services, now: datetime) -> TickCounts:
+    """One tick at ``now``: every reminder due in the catch-up window, once."""
+    window = catch_up_window(now, timedelta(minutes=services.settings.catch_up_minutes))
+    async with services.engine.connect() as conn:
+        ids = await candidate_ids(conn, window, now)
+    counts = TickCounts()
+    for chunk in batched(ids, services.settings.batch_size):
+        counts += await _process(services, chunk, window, now)
+    return counts
+
+
+async def candidate_ids(conn: AsyncConnection, window: Window, now: datetime) -> list[uuid.UUID]:
+    """Scheduled, not yet started appointments with some offset due in ``window``."""
+    a = appointments.c
+    ranges = [and_(a.starts_at > w.start, a.starts_at <= w.end) for w in event_windows(window)]
+    stmt = (
+        select(a.id)
+        .where(a.status == "scheduled", a.starts_at > now, or_(*ranges))
+        .order_by(a.starts_at)
+    )
+    return list((await conn.execute(stmt)).scalars())
+
+
+def _fresh_rows_query(ids: Sequence[uuid.UUID], now: datetime) -> Any:
+    """Current state of the given appointments, joined to everything the email needs."""
+    a, u, s = appointments.c, users.c, notification_settings.c
+    return (
+        select(
+            a.id,
+            a.user_id,
+            a.starts_at,
+            a.location,
+            a.service_name,
+            clients.c.full_name.label("client_name"),
+            u.email,
+            u.full_name.label("user_name"),
+            u.timezone.label("user_zone"),
+            workspaces.c.timezone.label("workspace_zone"),
+            s.appointment_reminder_minutes.label("minutes"),
+        )
+        .join(users, u.id == a.user_id)
+        .outerjoin(workspaces, workspaces.c.id == u.workspace_id)
+        .outerjoin(notification_settings, s.user_id == u.id)
+        .outerjoin(clients, clients.c.id == a.client_id)
+        .where(
+            a.id.in_(ids),
+            a.status == "scheduled",
+            a.starts_at > now,
+            u.is_active.is_(True),
+            func.coalesce(s.email_enabled, True).is_(True),
+            func.coalesce(s.appointment_reminders_enabled, True).is_(True),
+        )
+    )
+
+
+async def _process(
+    services: Services, ids: Sequence[uuid.UUID], window: Window, now: datetime
+) -> TickCounts:
+    async with services.engine.connect() as conn:
+        rows = (await conn.execute(_fresh_rows_query(ids, now))).mappings().all()
+    deliveries: list[Delivery] = []
+    outcomes: list[Outcome] = []
+    catch_up = timedelta(minutes=services.settings.catch_up_minutes)
+    for row in rows:
+        plan_row(
+            row,
+            window=window,
+            now=now,
+            catch_up=catch_up,
+            base_url=services.settings.app_base_url,
+            deliveries=deliveries,
+            outcomes=outcomes,
+        )
+    return await dispatch(services, deliveries, outcomes)
+
+
+def plan_row(
+    row: Any,
+    *,
+    window: Window,
+    now: datetime,
+    catch_up: timedelta,
+    base_url: str,
+    deliveries: list[Delivery],
+    outcomes: list[Outcome],
+) -> None:
+    """Turns one fresh row into deliveries and recorded outcomes; bad data costs this row only."""
+    try:
+        offsets = parse_offsets(row["minutes"])
+    except BadOffsetsError as exc:
+        outcomes.append(Outcome(_key(row, row["starts_at"]), "failed", str(exc)))
+        return
+    for due in due_offsets(row["starts_at"], offsets, window, now):
+        key = _key(row, due.slot)
+        if not due.send:
+            outcomes.append(Outcome(key, "skipped", "a smaller offset was due in the same tick"))
+            continue
+        try:
+            delivery = _delivery(row, key, now, catch_up, base_url)
+        except (UnknownZoneError, BadAddressError) as exc:
+            outcomes.append(Outcome(key, "failed", str(exc)))
+            continue
+        deliveries.append(delivery)
+
+
+def _key(row: Any, slot: datetime) -> SlotKey:
+    return SlotKey(KIND, row["id"], row["user_id"], slot)
+
+
+def _delivery(
+    row: Any, key: SlotKey, now: datetime, catch_up: timedelta, base_url: str
+) -> Delivery:
+    zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
+    facts = AppointmentFacts(
+        appointment_id=str(row["id"]),
+        starts_at=row["starts_at"],
+        client_name=row["client_name"],
+        service_name=row["service_name"],
+        location=row["location"],
+        user_name=row["user_name"],
+    )
+    return Delivery(
+        key=key,
+        to_addr=check_address(row["email"]),
+        context=reminder_context(facts, zone, now, base_url),
+        expires_at=min(key.slot + catch_up, row["starts_at"]),
+    )

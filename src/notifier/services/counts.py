@@ -1,0 +1,27 @@
+"""What a tick reports: the JSON summary of ``notifier run`` and the ``job_runs`` counts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class TickCounts:
+    """``selected`` slots considered; each ends ``sent``, ``skipped``, ``failed``,
+    ``deferred`` (a transient failure released for a later tick) or ``already_done``
+    (another tick or process owns it)."""
+
+    selected: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    deferred: int = 0
+    already_done: int = 0
+
+    def __iadd__(self, other: TickCounts) -> TickCounts:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)

@@ -1,0 +1,149 @@
+"""The pipeline every kind shares: record outcomes, claim, render, send, mark.
+
+A kind's service decides *what* is due (pure rules over fresh rows) and hands this module
+``Delivery`` items; from here on every kind is treated alike, so the never-twice and
+never-lost rules live in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from jinja2 import TemplateError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.app import Services
+from notifier.content.mime import OutgoingMessage, build_message, slot_message_id
+from notifier.content.render import render
+from notifier.delivery import ledger
+from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.delivery.retry import send_with_retry
+from notifier.delivery.smtp import SendError
+from notifier.services.counts import TickCounts
+
+log = structlog.get_logger("notifier.dispatch")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One email to send for one slot, with the template context already built.
+
+    ``after_sent`` runs in the transaction that marks the slot ``sent`` (e.g. setting
+    ``task_reminders.sent``), so the two changes land together or not at all.
+    """
+
+    key: SlotKey
+    to_addr: str
+    context: Mapping[str, object] = field(hash=False)
+    expires_at: datetime
+    after_sent: Callable[[AsyncConnection], Awaitable[None]] | None = field(
+        default=None, hash=False, compare=False
+    )
+
+
+async def dispatch(
+    services: Services, deliveries: Sequence[Delivery], outcomes: Sequence[Outcome]
+) -> TickCounts:
+    """Sends what this caller manages to claim; returns the counts."""
+    counts = TickCounts(selected=len(deliveries) + len(outcomes))
+    now = services.clock()
+    async with services.engine.begin() as conn:
+        await ledger.record(conn, outcomes, now)
+        claimed = await ledger.claim(
+            conn,
+            [d.key for d in deliveries],
+            now,
+            timedelta(seconds=services.settings.claim_lease_seconds),
+        )
+    _count_outcomes(counts, outcomes)
+    counts.already_done += len(deliveries) - len(claimed)
+    mine = [d for d in deliveries if d.key in claimed]
+    limit = asyncio.Semaphore(services.settings.smtp_pool_size)
+    results = await asyncio.gather(*(_deliver(services, d, limit) for d in mine))
+    for status in results:
+        setattr(counts, status, getattr(counts, status) + 1)
+    return counts
+
+
+def _count_outcomes(counts: TickCounts, outcomes: Sequence[Outcome]) -> None:
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            counts.failed += 1
+            log.warning(
+                "slot_failed",
+                kind=outcome.key.kind,
+                entity_id=str(outcome.key.entity_id),
+                user_id=str(outcome.key.user_id),
+                reason=outcome.reason,
+            )
+        else:
+            counts.skipped += 1
+
+
+async def _deliver(services: Services, delivery: Delivery, limit: asyncio.Semaphore) -> str:
+    """Renders and sends one claimed slot; returns the TickCounts field to bump."""
+    settings = services.settings
+    key = delivery.key
+    message_id = slot_message_id(
+        key.kind, key.entity_id, key.user_id, key.slot, settings.mail_from.rsplit("@", 1)[1]
+    )
+    try:
+        data = _message_bytes(services, delivery, message_id)
+    except TemplateError as exc:
+        return await _finish(services, key, "failed", f"template error: {type(exc).__name__}", 0)
+    async with limit:
+        budget = (delivery.expires_at - services.clock()).total_seconds()
+        try:
+            attempts = await send_with_retry(
+                lambda: services.smtp.send(settings.mail_from, delivery.to_addr, data),
+                max_attempts=settings.smtp_max_attempts,
+                base_delay=settings.smtp_retry_base_seconds,
+                deadline=time.monotonic() + budget,
+            )
+        except SendError as err:
+            status = "failed" if err.permanent else "pending"
+            return await _finish(services, key, status, err.reason, err.attempts)
+    async with services.engine.begin() as conn:
+        await ledger.mark_sent(
+            conn, key, message_id=message_id, attempts=attempts, now=services.clock()
+        )
+        if delivery.after_sent is not None:
+            await delivery.after_sent(conn)
+    return "sent"
+
+
+def _message_bytes(services: Services, delivery: Delivery, message_id: str) -> bytes:
+    content = render(services.templates, delivery.key.kind, delivery.context)
+    return build_message(
+        OutgoingMessage(
+            from_addr=services.settings.mail_from,
+            to_addr=delivery.to_addr,
+            subject=content.subject,
+            text=content.text,
+            html=content.html,
+            message_id=message_id,
+            kind=delivery.key.kind,
+            date=services.clock(),
+        )
+    )
+
+
+async def _finish(services: Services, key: SlotKey, status: str, reason: str, attempts: int) -> str:
+    """Records a send that did not happen; ``pending`` releases the claim for a later tick."""
+    async with services.engine.begin() as conn:
+        await ledger.mark_unsent(conn, key, status=status, reason=reason, attempts=attempts)
+    log.warning(
+        "send_not_done",
+        kind=key.kind,
+        entity_id=str(key.entity_id),
+        user_id=str(key.user_id),
+        status=status,
+        reason=reason,
+        attempts=attempts,
+    )
+    return "failed" if status == "failed" else "deferred"

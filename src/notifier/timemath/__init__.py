@@ -1,0 +1,1 @@
+"""Pure time arithmetic: no I/O, no clock; every function takes the instants it needs."""

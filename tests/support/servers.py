@@ -1,0 +1,207 @@
+"""Throwaway PostgreSQL and Redis servers on free loopback ports, for tests and local runs.
+
+Run ``python -m tests.support.servers`` to start both and print the environment to use; the
+test suite starts its own through the same functions and stops them when it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/local/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(
+    port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Polls until the server accepts connections; fails loudly if it died or never came up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
+
+
+def _pg_bin(name: str) -> str:
+    for folder in PG_BIN_DIRS:
+        candidate = Path(folder) / name
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"PostgreSQL binary {name!r} not found: install PostgreSQL 15")
+    return found
+
+
+def _as_postgres_user() -> list[str]:
+    """initdb refuses to run as root; CI runs as root, so drop to the postgres account."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+@dataclass
+class Server:
+    """A running server process that can be stopped and started again on the same port."""
+
+    name: str
+    port: int
+    argv: list[str]
+    url: str
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        log = (self.workdir / f"{self.name}.log").open("ab")
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=log, start_new_session=True)
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        for cleanup in self.cleanups:
+            cleanup()
+
+
+def start_postgres(base: Path) -> Server:
+    """initdb into ``base`` and start a fast, non-durable PostgreSQL on a free port."""
+    data = base / "pgdata"
+    sock = base / "pgsock"
+    for folder in (data, sock):
+        folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        for folder in (data, sock):
+            shutil.chown(folder, "postgres")
+    subprocess.run(
+        [
+            *_as_postgres_user(),
+            _pg_bin("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "notifier",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    argv = [
+        *_as_postgres_user(),
+        _pg_bin("postgres"),
+        "-D",
+        str(data),
+        "-p",
+        str(port),
+        "-k",
+        str(sock),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "fsync=off",
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "full_page_writes=off",
+        "-c",
+        "max_connections=300",
+        "-c",
+        "timezone=UTC",
+    ]
+    url = f"postgresql+asyncpg://notifier@127.0.0.1:{port}/postgres"
+    server = Server("postgres", port, argv, url, base)
+    server.start()
+    return server
+
+
+def start_redis(base: Path) -> Server:
+    """A Redis without persistence on a free port; fails loudly when redis-server is missing."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise RuntimeError("redis-server not found: apt-get install redis-server")
+    port = free_port()
+    argv = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(base),
+    ]
+    server = Server("redis", port, argv, f"redis://127.0.0.1:{port}/0", base)
+    server.start()
+    return server
+
+
+@contextlib.contextmanager
+def local_servers() -> Iterator[tuple[Server, Server]]:
+    """Both servers in a temporary folder, removed afterwards."""
+    base = Path(tempfile.mkdtemp(prefix="notifier-servers-"))
+    os.chmod(base, 0o755)
+    pg = start_postgres(base / "pg")
+    redis = start_redis(base)
+    try:
+        yield pg, redis
+    finally:
+        redis.close()
+        pg.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> None:
+    """Starts both servers and an SMTP capture server, prints the environment, waits for Ctrl-C."""
+    from tests.support.smtp import run_capture_server_forever
+
+    with local_servers() as (pg, redis):
+        smtp_port = free_port()
+        print(f"export DATABASE_URL={pg.url}")
+        print(f"export REDIS_URL={redis.url}")
+        print(f"export SMTP_HOST=127.0.0.1 SMTP_PORT={smtp_port}")
+        print("# Ctrl-C stops all three.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            run_capture_server_forever(smtp_port, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

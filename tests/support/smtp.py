@@ -1,0 +1,108 @@
+"""An aiosmtpd capture server: keeps every accepted message, can refuse chosen recipients."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any, TextIO
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Captured:
+    """One message as the server received it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    def parsed(self) -> EmailMessage:
+        msg = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+    @property
+    def kind(self) -> str:
+        return str(self.parsed()["X-Notification-Kind"])
+
+
+@dataclass
+class CaptureHandler:
+    """Stores messages; answers ``550`` for addresses in ``reject``."""
+
+    messages: list[Captured] = field(default_factory=list)
+    reject: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address in self.reject:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.messages.append(
+                Captured(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+            )
+        return "250 Message accepted"
+
+    def clear(self) -> None:
+        with self.lock:
+            self.messages.clear()
+        self.reject.clear()
+
+    def snapshot(self) -> list[Captured]:
+        with self.lock:
+            return list(self.messages)
+
+
+class CaptureServer:
+    """aiosmtpd in its own thread, so tests on any event loop can talk to it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.handler = CaptureHandler()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=10_000_000
+        )
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def messages(self) -> list[Captured]:
+        return self.handler.snapshot()
+
+
+def run_capture_server_forever(port: int, out: TextIO) -> None:
+    """For local runs: prints a line per message received (kind and recipient count)."""
+    server = CaptureServer(port)
+    server.start()
+    seen = 0
+    try:
+        while True:
+            time.sleep(1)
+            messages = server.messages
+            for msg in messages[seen:]:
+                print(
+                    f"captured {msg.kind} for {len(msg.rcpt_tos)} recipient(s)",
+                    file=out,
+                    flush=True,
+                )
+            seen = len(messages)
+    finally:
+        server.stop()
