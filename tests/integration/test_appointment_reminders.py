@@ -106,7 +106,11 @@ async def test_cancellation_after_selection_is_seen_at_send_time(
     [(60, 59, 1), (60, 61, 0), (10, 9, 1), (10, 11, 0)],
 )
 async def test_a_late_tick_sends_what_fell_due_inside_the_catch_up_window_only(
-    services: Services, data: Data, mailbox: CaptureServer, catch_up: int, late_minutes: int,
+    services: Services,
+    data: Data,
+    mailbox: CaptureServer,
+    catch_up: int,
+    late_minutes: int,
     sent: int,
 ) -> None:
     services.settings.catch_up_minutes = catch_up
@@ -161,7 +165,10 @@ async def test_a_rescheduled_appointment_is_reminded_for_its_new_time(
     ],
 )
 async def test_disabled_users_and_settings_get_nothing(
-    services: Services, data: Data, mailbox: CaptureServer, is_active: bool,
+    services: Services,
+    data: Data,
+    mailbox: CaptureServer,
+    is_active: bool,
     prefs: dict[str, bool] | None,
 ) -> None:
     user = await data.user(is_active=is_active, settings=prefs)

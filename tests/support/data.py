@@ -40,15 +40,23 @@ class Data:
         if workspace_id is None:
             workspace_id = await self.workspace()
         user_id = await self._insert(
-            users, workspace_id=workspace_id, email=email, full_name=full_name,
-            timezone=timezone, is_active=is_active,
+            users,
+            workspace_id=workspace_id,
+            email=email,
+            full_name=full_name,
+            timezone=timezone,
+            is_active=is_active,
         )
         if settings is not None:
             async with self.engine.begin() as conn:
-                await conn.execute(insert(notification_settings).values(user_id=user_id, **settings))
+                await conn.execute(
+                    insert(notification_settings).values(user_id=user_id, **settings)
+                )
         return user_id
 
-    async def client(self, workspace_id: uuid.UUID | None = None, full_name: str = "Casey Client") -> uuid.UUID:
+    async def client(
+        self, workspace_id: uuid.UUID | None = None, full_name: str = "Casey Client"
+    ) -> uuid.UUID:
         return await self._insert(clients, workspace_id=workspace_id, full_name=full_name)
 
     async def appointment(
@@ -62,6 +70,12 @@ class Data:
         service_name: str | None = "Consultation",
     ) -> uuid.UUID:
         return await self._insert(
-            appointments, user_id=user_id, client_id=client_id, starts_at=starts_at,
-            ends_at=starts_at, status=status, location=location, service_name=service_name,
+            appointments,
+            user_id=user_id,
+            client_id=client_id,
+            starts_at=starts_at,
+            ends_at=starts_at,
+            status=status,
+            location=location,
+            service_name=service_name,
         )
