@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     job_cleanup_enabled: bool = True
     job_cleanup_schedule: str = DEFAULT_SCHEDULES["cleanup"]
 
-    @field_validator("*_schedule", mode="after", check_fields=False)
+    @field_validator(*(f"job_{job}_schedule" for job in JOB_NAMES), mode="after")
     @classmethod
     def _schedule_is_cron(cls, value: str) -> str:
         parse_cron(value)

@@ -1,0 +1,89 @@
+"""The Alembic tree and the SQLAlchemy schema agree, and ``notifier migrate`` builds it all."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from notifier.db.engine import make_engine
+from notifier.db.schema import metadata
+from tests.conftest import _admin, db_url
+from tests.support.processes import run_notifier
+from tests.support.servers import Server
+
+CONTRACT_TABLES = {
+    "workspaces",
+    "users",
+    "notification_settings",
+    "clients",
+    "appointments",
+    "sessions",
+    "tasks",
+    "task_reminders",
+    "reminders_sent",
+    "job_runs",
+}
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def empty_db(pg: Server) -> AsyncIterator[str]:
+    name = f"empty_{uuid.uuid4().hex[:10]}"
+    await _admin(pg, f"CREATE DATABASE {name}")
+    yield db_url(pg, name)
+    await _admin(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
+
+
+async def test_models_and_migrations_agree(database_url: str) -> None:
+    engine = make_engine(database_url)
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(_diff)
+    await engine.dispose()
+    assert diff == []
+
+
+async def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    async with engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    await engine.dispose()
+    return names
+
+
+async def test_notifier_migrate_creates_every_contract_table_from_any_directory(
+    empty_db: str,
+) -> None:
+    result = run_notifier(["migrate"], {"DATABASE_URL": empty_db, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert CONTRACT_TABLES <= await _tables(empty_db)
+    again = run_notifier(["migrate"], {"DATABASE_URL": empty_db, "PATH": "/usr/bin:/bin"})
+    assert again.returncode == 0, again.stderr
+
+
+async def test_alembic_upgrade_head_from_the_repository_works_too(empty_db: str) -> None:
+    alembic = Path(sys.executable).parent / "alembic"
+    result = subprocess.run(
+        [str(alembic), "upgrade", "head"],
+        cwd=REPO,
+        env={"DATABASE_URL": empty_db},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert CONTRACT_TABLES <= await _tables(empty_db)
