@@ -69,7 +69,7 @@ async def test_notifier_migrate_creates_every_contract_table_from_any_directory(
 ) -> None:
     result = run_notifier(["migrate"], {"DATABASE_URL": empty_db, "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
-    assert CONTRACT_TABLES <= await _tables(empty_db)
+    assert await _tables(empty_db) >= CONTRACT_TABLES
     again = run_notifier(["migrate"], {"DATABASE_URL": empty_db, "PATH": "/usr/bin:/bin"})
     assert again.returncode == 0, again.stderr
 
@@ -86,4 +86,4 @@ async def test_alembic_upgrade_head_from_the_repository_works_too(empty_db: str)
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert CONTRACT_TABLES <= await _tables(empty_db)
+    assert await _tables(empty_db) >= CONTRACT_TABLES
