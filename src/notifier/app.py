@@ -17,6 +17,7 @@ from notifier.config import Settings
 from notifier.content.render import make_environment
 from notifier.db.engine import make_engine
 from notifier.delivery.smtp import SmtpOptions, SmtpPool
+from notifier.observability.metrics import Metrics, make_metrics
 from notifier.paths import templates_dir
 
 Clock = Callable[[], datetime]
@@ -31,6 +32,7 @@ class Services:
     templates: Environment
     smtp: SmtpPool
     clock: Clock
+    metrics: Metrics
 
 
 def smtp_options(settings: Settings) -> SmtpOptions:
@@ -55,6 +57,7 @@ def open_services(settings: Settings, clock: Clock) -> Services:
         templates=make_environment(templates_dir()),
         smtp=SmtpPool(smtp_options(settings)),
         clock=clock,
+        metrics=make_metrics(),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -21,11 +22,13 @@ from redis.backoff import ExponentialBackoff
 
 from notifier.app import close_services, open_services
 from notifier.config import JOB_NAMES, Settings
+from notifier.health.server import HealthContext, start_health_server
 from notifier.jobs.arq_jobs import job_function
 from notifier.jobs.registry import tick_functions
 from notifier.logs import configure_logging
 from notifier.timemath.cron import parse_cron
 
+StartupHook = Callable[[dict[str, Any]], Awaitable[None]]
 CRON_KEEP_RESULT_SECONDS = 300  # stops arq's duplicate cron runs (arq issue #196)
 CRON_TIMEOUT_SECONDS = 600
 
@@ -76,20 +79,33 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
     return [cron_job(job, settings.job_schedule(job)) for job in enabled_jobs(settings)]
 
 
-async def startup(ctx: dict[str, Any]) -> None:
-    settings = Settings()
-    configure_logging(settings.log_level)
-    ctx["services"] = open_services(settings, utc_now)
+def lifecycle(settings: Settings) -> tuple[StartupHook, StartupHook]:
+    """arq's startup and shutdown hooks: build everything on start, close it all on stop."""
 
+    async def startup(ctx: dict[str, Any]) -> None:
+        configure_logging(settings.log_level)
+        services = open_services(settings, utc_now)
+        ctx["services"] = services
+        schedules = {job: settings.job_schedule(job) for job in enabled_jobs(settings)}
+        health = HealthContext(
+            services.engine, ctx["redis"], services.metrics, schedules, utc_now, utc_now()
+        )
+        ctx["health"] = await start_health_server(
+            health, settings.health_host, settings.health_port
+        )
 
-async def shutdown(ctx: dict[str, Any]) -> None:
-    services = ctx.get("services")
-    if services is not None:
-        await close_services(services)
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if "health" in ctx:
+            await ctx["health"].cleanup()
+        if "services" in ctx:
+            await close_services(ctx["services"])
+
+    return startup, shutdown
 
 
 def build_worker_settings(settings: Settings) -> type:
     """The flat settings class arq expects."""
+    startup, shutdown = lifecycle(settings)
     attributes: dict[str, Any] = {
         "functions": [job_function(job) for job in tick_functions()],
         "cron_jobs": cron_jobs(settings),

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 from sqlalchemy import select
 
 from notifier.app import Services
@@ -17,6 +18,7 @@ from notifier.db.schema import job_runs
 from tests.support.data import Data
 from tests.support.ledger import statuses
 from tests.support.processes import run_notifier, service_env, start_notifier
+from tests.support.servers import free_port
 from tests.support.smtp import CaptureServer
 
 AT = datetime(2026, 3, 8, 14, 0, tzinfo=UTC)
@@ -95,15 +97,23 @@ async def _wait_for_run(services: Services, deadline: float) -> dict[str, object
     raise AssertionError("the worker recorded no successful tick within its first minute")
 
 
-async def test_the_worker_ticks_every_minute_and_sends(
+async def _get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
+
+
+async def test_the_worker_ticks_every_minute_sends_and_reports_health(
     services: Services, settings: Settings, data: Data, mailbox: CaptureServer, tmp_path: Path
 ) -> None:
     user = await data.user()
     await data.appointment(user, datetime.now(UTC) + timedelta(minutes=59))
     log = tmp_path / "worker.log"
-    worker = start_notifier(["worker"], service_env(settings), log)
+    port = free_port()
+    worker = start_notifier(["worker"], service_env(settings, HEALTH_PORT=str(port)), log)
     try:
         run = await _wait_for_run(services, time.monotonic() + 75)
+        status, text = await _get(f"http://127.0.0.1:{port}/health")
+        metrics_status, metrics = await _get(f"http://127.0.0.1:{port}/metrics")
     finally:
         worker.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(worker.wait, 60)
@@ -112,3 +122,11 @@ async def test_the_worker_ticks_every_minute_and_sends(
     assert isinstance(scheduled, datetime) and scheduled.second == 0
     assert run["sent"] == 1 and len(mailbox.messages) == 1
     assert code == 0, log.read_text()
+    body = json.loads(text)
+    assert status == 200, body
+    assert (body["status"], body["redis"], body["database"]) == ("ok", "ok", "ok")
+    assert isinstance(body["queue_depth"], int)
+    assert body["jobs"]["appointment_reminders"]["last_status"] == "succeeded"
+    assert "postgresql" not in text and "redis://" not in text
+    assert metrics_status == 200
+    assert 'notifier_notifications_total{kind="appointment_reminder",outcome="sent"} 1.0' in metrics

@@ -6,6 +6,7 @@ forever; a process killed outright leaves ``running``, which health reads as sta
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 
@@ -41,6 +42,7 @@ async def run_recorded(
     structlog.contextvars.bind_contextvars(job=job, run_id=run_id)
     counts = TickCounts()
     error: str | None = None
+    started = time.monotonic()
     try:
         counts = await tick(services, now)
         return counts
@@ -49,7 +51,10 @@ async def run_recorded(
         log.exception("tick_failed")
         raise
     finally:
+        services.metrics.tick_seconds.labels(job).observe(time.monotonic() - started)
         await _finish(services, row_id, counts, error)
+        if error is None:
+            services.metrics.last_success.labels(job).set(services.clock().timestamp())
         log.info("tick_finished", status="failed" if error else "succeeded", **counts.as_dict())
         structlog.contextvars.unbind_contextvars("job", "run_id")
 

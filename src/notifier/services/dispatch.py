@@ -60,18 +60,20 @@ async def dispatch(
             now,
             timedelta(seconds=services.settings.claim_lease_seconds),
         )
-    _count_outcomes(counts, outcomes)
+    _count_outcomes(services, counts, outcomes)
     counts.already_done += len(deliveries) - len(claimed)
     mine = [d for d in deliveries if d.key in claimed]
     limit = asyncio.Semaphore(services.settings.smtp_pool_size)
     results = await asyncio.gather(*(_deliver(services, d, limit) for d in mine))
-    for status in results:
+    for delivery, status in zip(mine, results, strict=True):
         setattr(counts, status, getattr(counts, status) + 1)
+        services.metrics.notifications.labels(delivery.key.kind, status).inc()
     return counts
 
 
-def _count_outcomes(counts: TickCounts, outcomes: Sequence[Outcome]) -> None:
+def _count_outcomes(services: Services, counts: TickCounts, outcomes: Sequence[Outcome]) -> None:
     for outcome in outcomes:
+        services.metrics.notifications.labels(outcome.key.kind, outcome.status).inc()
         if outcome.status == "failed":
             counts.failed += 1
             log.warning(
@@ -98,6 +100,7 @@ async def _deliver(services: Services, delivery: Delivery, limit: asyncio.Semaph
         return await _finish(services, key, "failed", f"template error: {type(exc).__name__}", 0)
     async with limit:
         budget = (delivery.expires_at - services.clock()).total_seconds()
+        started = time.monotonic()
         try:
             attempts = await send_with_retry(
                 lambda: services.smtp.send(settings.mail_from, delivery.to_addr, data),
@@ -108,6 +111,8 @@ async def _deliver(services: Services, delivery: Delivery, limit: asyncio.Semaph
         except SendError as err:
             status = "failed" if err.permanent else "pending"
             return await _finish(services, key, status, err.reason, err.attempts)
+        finally:
+            services.metrics.smtp_seconds.observe(time.monotonic() - started)
     async with services.engine.begin() as conn:
         await ledger.mark_sent(
             conn, key, message_id=message_id, attempts=attempts, now=services.clock()

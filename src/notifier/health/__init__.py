@@ -1,0 +1,1 @@
+"""The ``/health`` endpoint: pure evaluation, I/O probes, and the small HTTP server."""

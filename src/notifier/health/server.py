@@ -1,0 +1,70 @@
+"""The HTTP server inside the worker process: ``GET /health`` and ``GET /metrics``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.health.evaluate import health_body
+from notifier.health.probe import database_ok, job_facts, redis_depth
+from notifier.observability.metrics import Metrics
+
+
+@dataclass
+class HealthContext:
+    """What the handlers read; built in the worker's startup."""
+
+    engine: AsyncEngine
+    redis: Redis
+    metrics: Metrics
+    schedules: dict[str, str]
+    clock: Callable[[], datetime]
+    started: datetime
+    mode: str = "production"
+
+
+async def _health(request: web.Request) -> web.Response:
+    ctx: HealthContext = request.app["ctx"]
+    now = ctx.clock()
+    depth = await redis_depth(ctx.redis)
+    db_ok = await database_ok(ctx.engine)
+    jobs = await job_facts(ctx.engine, ctx.schedules, now) if db_ok else []
+    healthy, body = health_body(
+        redis_ok=depth is not None,
+        database_ok=db_ok,
+        jobs=jobs,
+        queue_depth=depth,
+        now=now,
+        worker_started=ctx.started,
+        mode=ctx.mode,
+    )
+    return web.Response(
+        status=200 if healthy else 503, text=json.dumps(body), content_type="application/json"
+    )
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    ctx: HealthContext = request.app["ctx"]
+    depth = await redis_depth(ctx.redis)
+    if depth is not None:
+        ctx.metrics.queue_depth.set(depth)
+    return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def start_health_server(ctx: HealthContext, host: str, port: int) -> web.AppRunner:
+    """Starts serving; the caller keeps the runner and calls ``cleanup()`` at shutdown."""
+    app = web.Application()
+    app["ctx"] = ctx
+    app.router.add_get("/health", _health)
+    app.router.add_get("/metrics", _metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
