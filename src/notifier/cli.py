@@ -56,11 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade_to_head(settings.database_url.get_secret_value())
         return 0
     if args.command == "worker":
-        from arq import run_worker
+        from notifier.process import serve
 
-        from notifier.worker import build_worker_settings
-
-        run_worker(build_worker_settings(settings))
+        asyncio.run(serve(settings))
         return 0
     return asyncio.run(_run_once(settings, args.job, args.at))
 

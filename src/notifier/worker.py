@@ -20,17 +20,17 @@ from arq.cron import CronJob, cron
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from notifier.app import close_services, open_services
 from notifier.config import JOB_NAMES, Settings
-from notifier.health.server import HealthContext, start_health_server
 from notifier.jobs.arq_jobs import job_function
 from notifier.jobs.registry import tick_functions
 from notifier.logs import configure_logging
+from notifier.runtime import close_runtime, open_runtime
 from notifier.timemath.cron import parse_cron
 
 StartupHook = Callable[[dict[str, Any]], Awaitable[None]]
 CRON_KEEP_RESULT_SECONDS = 300  # stops arq's duplicate cron runs (arq issue #196)
 CRON_TIMEOUT_SECONDS = 600
+SHUTDOWN_GRACE_SECONDS = 30
 
 
 def utc_now() -> datetime:
@@ -79,26 +79,28 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
     return [cron_job(job, settings.job_schedule(job)) for job in enabled_jobs(settings)]
 
 
+def job_schedules(settings: Settings) -> dict[str, str]:
+    """Enabled job → its cron expression; what ``/health`` measures staleness against."""
+    return {job: settings.job_schedule(job) for job in enabled_jobs(settings)}
+
+
 def lifecycle(settings: Settings) -> tuple[StartupHook, StartupHook]:
-    """arq's startup and shutdown hooks: build everything on start, close it all on stop."""
+    """arq's startup and shutdown hooks, for the plain ``arq notifier.worker.WorkerSettings``.
+
+    ``notifier worker`` builds the runtime itself and passes ``services`` in the context, so
+    that it outlives arq restarts; then these hooks leave it alone.
+    """
 
     async def startup(ctx: dict[str, Any]) -> None:
+        if "services" in ctx:
+            return
         configure_logging(settings.log_level)
-        services = open_services(settings, utc_now)
-        ctx["services"] = services
-        schedules = {job: settings.job_schedule(job) for job in enabled_jobs(settings)}
-        health = HealthContext(
-            services.engine, ctx["redis"], services.metrics, schedules, utc_now, utc_now()
-        )
-        ctx["health"] = await start_health_server(
-            health, settings.health_host, settings.health_port
-        )
+        runtime = await open_runtime(settings, utc_now, job_schedules(settings))
+        ctx["services"], ctx["runtime"] = runtime.services, runtime
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        if "health" in ctx:
-            await ctx["health"].cleanup()
-        if "services" in ctx:
-            await close_services(ctx["services"])
+        if "runtime" in ctx:
+            await close_runtime(ctx.pop("runtime"))
 
     return startup, shutdown
 
@@ -117,7 +119,7 @@ def build_worker_settings(settings: Settings) -> type:
         "health_check_key": f"arq:health:{socket.gethostname()}:{os.getpid()}",
         "max_jobs": 20,
         "job_timeout": CRON_TIMEOUT_SECONDS,
-        "job_completion_wait": 30,
+        "job_completion_wait": SHUTDOWN_GRACE_SECONDS,
         "allow_abort_jobs": False,
     }
     return type("WorkerSettings", (), attributes)

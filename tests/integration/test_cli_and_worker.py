@@ -83,11 +83,19 @@ async def test_a_bad_setting_stops_the_command_naming_the_variable(settings: Set
     assert "postgresql" not in result.stderr  # secrets are never printed
 
 
-async def _wait_for_run(services: Services, deadline: float) -> dict[str, object]:
+async def _wait_for_run(
+    services: Services, deadline: float, job: str = "appointment_reminders"
+) -> dict[str, object]:
     while time.monotonic() < deadline:
         async with services.engine.connect() as conn:
             rows = (
-                (await conn.execute(select(job_runs).where(job_runs.c.status == "succeeded")))
+                (
+                    await conn.execute(
+                        select(job_runs).where(
+                            job_runs.c.status == "succeeded", job_runs.c.job_name == job
+                        )
+                    )
+                )
                 .mappings()
                 .all()
             )

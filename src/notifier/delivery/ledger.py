@@ -151,3 +151,19 @@ async def mark_unsent(
             lease_until=None,
         )
     )
+
+
+async def release(conn: AsyncConnection, keys: Sequence[SlotKey]) -> None:
+    """Gives up claims still ``pending`` (a stopping worker), so the next tick takes them now."""
+    if not keys:
+        return
+    await conn.execute(
+        update(rs)
+        .where(
+            tuple_(rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot).in_(
+                [(k.kind, k.entity_id, k.user_id, k.slot) for k in keys]
+            ),
+            rs.c.status == "pending",
+        )
+        .values(lease_until=None)
+    )

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
 from notifier.db.schema import job_runs
@@ -19,6 +20,8 @@ from notifier.jobs.registry import tick_functions
 from notifier.services.counts import TickCounts
 
 log = structlog.get_logger("notifier.jobs")
+# Longer than arq's tick timeout (worker.CRON_TIMEOUT_SECONDS): no live tick is this old.
+ABANDONED_AFTER = timedelta(minutes=11)
 
 
 class UnknownJobError(LookupError):
@@ -59,6 +62,19 @@ async def run_recorded(
         structlog.contextvars.unbind_contextvars("job", "run_id")
 
 
+async def _close_abandoned(conn: AsyncConnection, job: str, wall: datetime) -> None:
+    """Rows left ``running`` by a killed process, older than any tick may live, become failed."""
+    await conn.execute(
+        update(job_runs)
+        .where(
+            job_runs.c.job_name == job,
+            job_runs.c.status == "running",
+            job_runs.c.started_at < wall - ABANDONED_AFTER,
+        )
+        .values(status="failed", finished_at=wall, error="abandoned: the process running it died")
+    )
+
+
 def _describe(exc: BaseException) -> str:
     """The exception's type and first line; SQL parameters (user data) never follow it."""
     first = str(exc).split("\n", 1)[0][:300]
@@ -69,6 +85,7 @@ async def _start(
     services: Services, row_id: uuid.UUID, job: str, run_id: str, now: datetime
 ) -> None:
     async with services.engine.begin() as conn:
+        await _close_abandoned(conn, job, services.clock())
         await conn.execute(
             insert(job_runs).values(
                 id=row_id,

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from jinja2 import TemplateError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
@@ -64,11 +63,22 @@ async def dispatch(
     counts.already_done += len(deliveries) - len(claimed)
     mine = [d for d in deliveries if d.key in claimed]
     limit = asyncio.Semaphore(services.settings.smtp_pool_size)
-    results = await asyncio.gather(*(_deliver(services, d, limit) for d in mine))
+    try:
+        results = await asyncio.gather(*(_deliver(services, d, limit) for d in mine))
+    except asyncio.CancelledError:
+        await _release(services, mine)
+        raise
     for delivery, status in zip(mine, results, strict=True):
         setattr(counts, status, getattr(counts, status) + 1)
         services.metrics.notifications.labels(delivery.key.kind, status).inc()
     return counts
+
+
+async def _release(services: Services, deliveries: Sequence[Delivery]) -> None:
+    """A cancelled tick (worker stopping) hands its unsent claims back at once."""
+    async with services.engine.begin() as conn:
+        await ledger.release(conn, [d.key for d in deliveries])
+    log.info("claims_released", count=len(deliveries))
 
 
 def _count_outcomes(services: Services, counts: TickCounts, outcomes: Sequence[Outcome]) -> None:
@@ -96,7 +106,7 @@ async def _deliver(services: Services, delivery: Delivery, limit: asyncio.Semaph
     )
     try:
         data = _message_bytes(services, delivery, message_id)
-    except TemplateError as exc:
+    except Exception as exc:  # one record's bad data must not cost the tick
         return await _finish(services, key, "failed", f"template error: {type(exc).__name__}", 0)
     async with limit:
         budget = (delivery.expires_at - services.clock()).total_seconds()
