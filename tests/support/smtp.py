@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -33,10 +34,13 @@ class Captured:
 
 @dataclass
 class CaptureHandler:
-    """Stores messages; answers ``550`` for addresses in ``reject``."""
+    """Stores messages; answers ``550`` for addresses in ``reject``, ``451`` while an address
+    has ``tempfail`` answers left, and waits ``delay`` seconds per message (a slow relay)."""
 
     messages: list[Captured] = field(default_factory=list)
     reject: set[str] = field(default_factory=set)
+    tempfail: dict[str, int] = field(default_factory=dict)
+    delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -44,10 +48,15 @@ class CaptureHandler:
     ) -> str:
         if address in self.reject:
             return "550 5.1.1 mailbox unavailable"
+        if self.tempfail.get(address, 0) > 0:
+            self.tempfail[address] -= 1
+            return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             self.messages.append(
                 Captured(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
@@ -58,6 +67,8 @@ class CaptureHandler:
         with self.lock:
             self.messages.clear()
         self.reject.clear()
+        self.tempfail.clear()
+        self.delay = 0.0
 
     def snapshot(self) -> list[Captured]:
         with self.lock:

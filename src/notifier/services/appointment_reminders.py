@@ -111,7 +111,7 @@ async def _process(
             deliveries=deliveries,
             outcomes=outcomes,
         )
-    return await dispatch(services, deliveries, outcomes)
+    return await dispatch(services, deliveries, outcomes, now=now)
 
 
 def plan_row(

@@ -45,18 +45,41 @@ class Delivery:
     )
 
 
+@dataclass(frozen=True)
+class TickTime:
+    """Maps the tick's instant onto the monotonic clock, so retry budgets hold in replays.
+
+    ``notifier run --at`` may run a tick for an instant long past; what a slot has left is
+    ``expires_at - tick instant``, consumed by the real time that passes while sending.
+    """
+
+    instant: datetime
+    started: float
+
+    def remaining(self, expires_at: datetime) -> float:
+        return (expires_at - self.instant).total_seconds() - (time.monotonic() - self.started)
+
+
 async def dispatch(
-    services: Services, deliveries: Sequence[Delivery], outcomes: Sequence[Outcome]
+    services: Services,
+    deliveries: Sequence[Delivery],
+    outcomes: Sequence[Outcome],
+    *,
+    now: datetime | None = None,
 ) -> TickCounts:
-    """Sends what this caller manages to claim; returns the counts."""
+    """Sends what this caller manages to claim; returns the counts.
+
+    ``now`` is the tick's instant (defaults to the services' clock).
+    """
     counts = TickCounts(selected=len(deliveries) + len(outcomes))
-    now = services.clock()
+    tick = TickTime(now or services.clock(), time.monotonic())
+    wall = services.clock()
     async with services.engine.begin() as conn:
-        await ledger.record(conn, outcomes, now)
+        await ledger.record(conn, outcomes, wall)
         claimed = await ledger.claim(
             conn,
             [d.key for d in deliveries],
-            now,
+            wall,
             timedelta(seconds=services.settings.claim_lease_seconds),
         )
     _count_outcomes(services, counts, outcomes)
@@ -64,7 +87,7 @@ async def dispatch(
     mine = [d for d in deliveries if d.key in claimed]
     limit = asyncio.Semaphore(services.settings.smtp_pool_size)
     try:
-        results = await asyncio.gather(*(_deliver(services, d, limit) for d in mine))
+        results = await asyncio.gather(*(_deliver(services, d, limit, tick) for d in mine))
     except asyncio.CancelledError:
         await _release(services, mine)
         raise
@@ -97,39 +120,61 @@ def _count_outcomes(services: Services, counts: TickCounts, outcomes: Sequence[O
             counts.skipped += 1
 
 
-async def _deliver(services: Services, delivery: Delivery, limit: asyncio.Semaphore) -> str:
+async def _deliver(
+    services: Services, delivery: Delivery, limit: asyncio.Semaphore, tick: TickTime
+) -> str:
     """Renders and sends one claimed slot; returns the TickCounts field to bump."""
-    settings = services.settings
     key = delivery.key
     message_id = slot_message_id(
-        key.kind, key.entity_id, key.user_id, key.slot, settings.mail_from.rsplit("@", 1)[1]
+        key.kind,
+        key.entity_id,
+        key.user_id,
+        key.slot,
+        services.settings.mail_from.rsplit("@", 1)[1],
     )
     try:
         data = _message_bytes(services, delivery, message_id)
     except Exception as exc:  # one record's bad data must not cost the tick
         return await _finish(services, key, "failed", f"template error: {type(exc).__name__}", 0)
+    # Held until `sent` is recorded, so a crash leaves at most pool-size accepted-but-unrecorded
+    # messages: the duplicate bound stated in runbook.md.
     async with limit:
-        budget = (delivery.expires_at - services.clock()).total_seconds()
-        started = time.monotonic()
         try:
-            attempts = await send_with_retry(
-                lambda: services.smtp.send(settings.mail_from, delivery.to_addr, data),
-                max_attempts=settings.smtp_max_attempts,
-                base_delay=settings.smtp_retry_base_seconds,
-                deadline=time.monotonic() + budget,
-            )
+            attempts = await _send(services, delivery, data, tick.remaining(delivery.expires_at))
         except SendError as err:
-            status = "failed" if err.permanent else "pending"
-            return await _finish(services, key, status, err.reason, err.attempts)
-        finally:
-            services.metrics.smtp_seconds.observe(time.monotonic() - started)
+            final = err.permanent or tick.remaining(delivery.expires_at) <= 0
+            reason = err.reason if err.permanent or not final else f"{err.reason}; window passed"
+            return await _finish(
+                services, key, "failed" if final else "pending", reason, err.attempts
+            )
+        await _mark_sent(services, delivery, message_id, attempts)
+    return "sent"
+
+
+async def _send(services: Services, delivery: Delivery, data: bytes, budget: float) -> int:
+    """SMTP with retries, never past the slot's expiry; returns the attempts used."""
+    settings = services.settings
+    started = time.monotonic()
+    try:
+        return await send_with_retry(
+            lambda: services.smtp.send(settings.mail_from, delivery.to_addr, data),
+            max_attempts=settings.smtp_max_attempts,
+            base_delay=settings.smtp_retry_base_seconds,
+            deadline=started + budget,
+        )
+    finally:
+        services.metrics.smtp_seconds.observe(time.monotonic() - started)
+
+
+async def _mark_sent(
+    services: Services, delivery: Delivery, message_id: str, attempts: int
+) -> None:
     async with services.engine.begin() as conn:
         await ledger.mark_sent(
-            conn, key, message_id=message_id, attempts=attempts, now=services.clock()
+            conn, delivery.key, message_id=message_id, attempts=attempts, now=services.clock()
         )
         if delivery.after_sent is not None:
             await delivery.after_sent(conn)
-    return "sent"
 
 
 def _message_bytes(services: Services, delivery: Delivery, message_id: str) -> bytes:
