@@ -1,0 +1,48 @@
+"""The ``notifier`` command. Each subcommand is a module here with ``add`` and ``handle``.
+
+stdout carries only a command's own output; logs go to stderr as JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from types import ModuleType
+
+from pydantic import ValidationError
+
+from notifier.cli import migrate, run, worker
+from notifier.config import Settings
+from notifier.logs import configure_logging
+
+COMMANDS: tuple[ModuleType, ...] = (migrate, worker, run)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="notifier",
+        description="Sends a scheduling application's notifications. Operating guide: runbook.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.add(sub).set_defaults(handle=module.handle)
+    return parser
+
+
+def load_settings() -> Settings:
+    """Settings, or an exit naming every bad variable (values are never echoed)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise SystemExit(f"notifier: bad configuration: {problems}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    code: int = args.handle(args, settings)
+    return code
