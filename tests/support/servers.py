@@ -42,6 +42,15 @@ def wait_for_port(
     raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
 
 
+def _wait_for_command(argv: list[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if subprocess.run(argv, capture_output=True, check=False).returncode == 0:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{argv[0]} did not report ready within {timeout}s")
+
+
 def _pg_bin(name: str) -> str:
     for folder in PG_BIN_DIRS:
         candidate = Path(folder) / name
@@ -69,11 +78,14 @@ class Server:
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    ready: list[str] | None = None  # a command that exits 0 once the server accepts work
 
     def start(self) -> None:
         log = (self.workdir / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=log, start_new_session=True)
         wait_for_port(self.port, proc=self.proc)
+        if self.ready:
+            _wait_for_command(self.ready)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -145,7 +157,8 @@ def start_postgres(base: Path) -> Server:
         "timezone=UTC",
     ]
     url = f"postgresql+asyncpg://notifier@127.0.0.1:{port}/postgres"
-    server = Server("postgres", port, argv, url, base)
+    ready = [_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "notifier", "-q"]
+    server = Server("postgres", port, argv, url, base, ready=ready)
     server.start()
     return server
 
