@@ -6,7 +6,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from notifier.app import Services
-from notifier.services import appointment_reminders
+from notifier.services import (
+    appointment_reminders,
+    overdue_scanner,
+    recurring_tasks,
+    task_due_reminders,
+    task_reminders,
+)
 from notifier.services.counts import TickCounts
 
 TickFunction = Callable[[Services, datetime], Awaitable[TickCounts]]
@@ -16,4 +22,8 @@ def tick_functions() -> dict[str, TickFunction]:
     """The jobs this build can run, by their contract name (section 7)."""
     return {
         "appointment_reminders": appointment_reminders.run_tick,
+        "task_due_reminders": task_due_reminders.run_tick,
+        "task_reminders": task_reminders.run_tick,
+        "overdue_scanner": overdue_scanner.run_tick,
+        "recurring_tasks": recurring_tasks.run_tick,
     }

@@ -1,0 +1,113 @@
+"""``overdue_scanner``: an open task past its ``due_date`` becomes ``overdue``, emailed once.
+
+``status = 'overdue'`` is the durable mark that the task was handled; the slot (task,
+``due_date``) in ``reminders_sent`` is what keeps the email single when ticks or workers
+overlap. The status is set only once the slot is final (``sent``, ``failed`` or ``skipped``),
+in a conditional UPDATE after dispatch, so:
+
+* a crash or a transient SMTP failure leaves the task ``open`` and the next tick finishes it
+  (the ledger claim stops a second email);
+* a task completed or deleted meanwhile is left alone (the UPDATE re-checks "open");
+* a user who may not be emailed gets the status change and a ``skipped`` slot, no email;
+* later ticks never select the task again, even after ``cleanup`` removed old ledger rows.
+
+A task re-dated after it became overdue keeps ``status = 'overdue'`` and gets no second
+overdue email unless the host sets its status back to ``open``; then its new ``due_date`` is a
+new slot.
+
+Candidates come from the partial index ``ix_tasks_open_due_date`` (``due_date < now``), with
+``status <> 'overdue'`` read from the rows it returns: the scan grows with open tasks already
+past due, not with the table.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select, update
+
+from notifier.app import Services
+from notifier.db.schema import tasks
+from notifier.delivery.ledger import SlotKey
+from notifier.services.counts import TickCounts
+from notifier.services.dispatch import dispatch
+from notifier.services.task_common import (
+    Plan,
+    fetch_ids,
+    fetch_rows,
+    in_batches,
+    join_recipient,
+    open_task,
+    plan_row,
+    recipient_columns,
+    slot_finished,
+    task_columns,
+)
+
+KIND = "task_overdue"
+OVERDUE = "overdue"
+
+
+async def run_tick(services: Services, now: datetime) -> TickCounts:
+    """One tick at ``now``: every open task past due and not yet marked overdue."""
+    ids = await fetch_ids(services, candidates(now))
+    return await in_batches(services, ids, lambda chunk: process(services, chunk, now))
+
+
+def _newly_overdue(now: datetime) -> list[Any]:
+    t = tasks.c
+    return [open_task(), t.due_date < now, t.status != OVERDUE]
+
+
+def candidates(now: datetime) -> Select[Any]:
+    """Ids of open tasks past due whose status is not yet ``overdue``."""
+    t = tasks.c
+    return select(t.id).where(*_newly_overdue(now)).order_by(t.due_date)
+
+
+def fresh_rows(ids: Sequence[uuid.UUID], now: datetime) -> Select[Any]:
+    """The current state of the given tasks, with their recipients, if still to be handled."""
+    t = tasks.c
+    stmt = (
+        select(*task_columns(), t.user_id, *recipient_columns())
+        .select_from(tasks)
+        .where(t.id.in_(ids), *_newly_overdue(now))
+    )
+    return join_recipient(stmt, t.user_id)
+
+
+async def mark_overdue(services: Services, ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """Sets ``overdue`` on the tasks of this batch whose slot is final and that are still open."""
+    t = tasks.c
+    stmt = (
+        update(tasks)
+        .where(
+            t.id.in_(ids),
+            *_newly_overdue(now),
+            slot_finished(KIND, t.id, t.user_id, t.due_date),
+        )
+        .values(status=OVERDUE)
+    )
+    async with services.engine.begin() as conn:
+        await conn.execute(stmt)
+
+
+async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -> TickCounts:
+    """Plans and dispatches one batch, then marks what is finished ``overdue``."""
+    catch_up = timedelta(minutes=services.settings.catch_up_minutes)
+    plan = Plan()
+    for row in await fetch_rows(services, fresh_rows(ids, now)):
+        plan_row(
+            plan,
+            row,
+            SlotKey(KIND, row["task_id"], row["user_id"], row["due_date"]),
+            now=now,
+            base_url=services.settings.app_base_url,
+            expires_at=now + catch_up,
+        )
+    counts = await dispatch(services, plan.deliveries, plan.outcomes, now=now)
+    await mark_overdue(services, ids, now)
+    return counts

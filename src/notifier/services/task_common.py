@@ -1,0 +1,177 @@
+"""What ``task_due``, ``task_reminder`` and ``task_overdue`` share: recipient, rules, planning.
+
+The three kinds differ in which rows are due and in their slot; everything after that is the
+same, so it lives here once: the recipient columns a fresh row needs, the "may we email this
+user" rule (contract section 3: ``is_active``, ``email_enabled``, ``task_reminders_enabled``,
+defaults when no settings row), turning a row into a ``Delivery`` or a recorded ``Outcome``,
+and the ``NOT EXISTS`` filter that keeps slots already finished out of the candidate scans.
+
+A recipient who may not be emailed gets their slot recorded ``skipped`` (not just ignored), so
+each tick's scan skips it from then on and an operator can read why nothing was sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.app import Services
+from notifier.batching import batched
+from notifier.content.mime import BadAddressError, check_address
+from notifier.content.task_notification import TaskFacts, task_context
+from notifier.db.schema import notification_settings, reminders_sent, tasks, users, workspaces
+from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.services.counts import TickCounts
+from notifier.services.dispatch import Delivery
+from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
+
+FINAL_STATUSES = ("sent", "failed", "skipped")
+AfterSent = Callable[[AsyncConnection], Awaitable[None]]
+
+
+@dataclass
+class Plan:
+    """A batch's deliveries and the outcomes to record instead of sending."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def skip(self, key: SlotKey, reason: str) -> None:
+        self.outcomes.append(Outcome(key, "skipped", reason))
+
+
+def open_task(t: Any = tasks.c) -> ColumnElement[bool]:
+    """The contract's "open": not completed and not deleted (matches the partial index)."""
+    return and_(t.completed == False, t.deleted_at.is_(None))  # noqa: E712
+
+
+def slot_finished(kind: str, entity: Any, user: Any, slot: Any) -> ColumnElement[bool]:
+    """The slot has a final ledger row (``sent``, ``failed`` or ``skipped``)."""
+    r = reminders_sent.c
+    return exists().where(
+        r.kind == kind,
+        r.entity_id == entity,
+        r.user_id == user,
+        r.slot == slot,
+        r.status.in_(FINAL_STATUSES),
+    )
+
+
+def slot_unfinished(kind: str, entity: Any, user: Any, slot: Any) -> ColumnElement[bool]:
+    """No final ledger row yet; ``pending`` ones stay candidates, so a released claim is retried."""
+    return ~slot_finished(kind, entity, user, slot)
+
+
+def task_columns() -> list[Any]:
+    """The task's values the emails show."""
+    t = tasks.c
+    return [
+        t.id.label("task_id"),
+        t.title,
+        t.description,
+        t.priority,
+        t.due_date,
+        t.completed,
+        t.deleted_at,
+    ]
+
+
+def recipient_columns() -> list[Any]:
+    """The user's address, zone and switches, with the contract's defaults for no settings row."""
+    u, s = users.c, notification_settings.c
+    return [
+        u.email,
+        u.full_name.label("user_name"),
+        u.timezone.label("user_zone"),
+        workspaces.c.timezone.label("workspace_zone"),
+        u.is_active,
+        func.coalesce(s.email_enabled, True).label("email_enabled"),
+        func.coalesce(s.task_reminders_enabled, True).label("kind_enabled"),
+    ]
+
+
+def join_recipient(stmt: Select[Any], user_id: Any) -> Select[Any]:
+    """Adds the joins ``recipient_columns`` reads, for the user in column ``user_id``."""
+    return (
+        stmt.join(users, users.c.id == user_id)
+        .outerjoin(workspaces, workspaces.c.id == users.c.workspace_id)
+        .outerjoin(notification_settings, notification_settings.c.user_id == users.c.id)
+    )
+
+
+def ineligible(row: Any) -> str | None:
+    """Why this user may not be emailed a task notification now, or None."""
+    if not row["is_active"]:
+        return "user is inactive"
+    if not row["email_enabled"]:
+        return "email notifications are off"
+    if not row["kind_enabled"]:
+        return "task reminders are off"
+    return None
+
+
+def task_facts(row: Any) -> TaskFacts:
+    """The task's values as the templates show them."""
+    return TaskFacts(
+        task_id=str(row["task_id"]),
+        title=row["title"],
+        description=row["description"],
+        priority=row["priority"],
+        due_date=row["due_date"],
+        user_name=row["user_name"],
+    )
+
+
+def plan_row(
+    plan: Plan,
+    row: Any,
+    key: SlotKey,
+    *,
+    now: datetime,
+    base_url: str,
+    expires_at: datetime,
+    after_sent: AfterSent | None = None,
+) -> None:
+    """One fresh row becomes a delivery, or a recorded outcome; bad data costs this row only."""
+    reason = ineligible(row)
+    if reason:
+        plan.skip(key, reason)
+        return
+    try:
+        zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
+        to_addr = check_address(row["email"])
+    except (UnknownZoneError, BadAddressError) as exc:
+        plan.outcomes.append(Outcome(key, "failed", str(exc)))
+        return
+    context = task_context(task_facts(row), zone, now, base_url)
+    plan.deliveries.append(Delivery(key, to_addr, context, expires_at, after_sent))
+
+
+async def fetch_ids(services: Services, stmt: Select[Any]) -> list[uuid.UUID]:
+    """Runs a candidate query (ids only) on its own short connection."""
+    async with services.engine.connect() as conn:
+        return list((await conn.execute(stmt)).scalars())
+
+
+async def fetch_rows(services: Services, stmt: Select[Any]) -> Sequence[Any]:
+    """Re-reads the current state of one batch just before planning its sends."""
+    async with services.engine.connect() as conn:
+        return list((await conn.execute(stmt)).mappings().all())
+
+
+async def in_batches(
+    services: Services,
+    ids: Sequence[uuid.UUID],
+    process: Callable[[Sequence[uuid.UUID]], Awaitable[TickCounts]],
+) -> TickCounts:
+    """Feeds ``ids`` to ``process`` in batches of the configured size and sums the counts."""
+    counts = TickCounts()
+    for chunk in batched(ids, services.settings.batch_size):
+        counts += await process(chunk)
+    return counts

@@ -1,0 +1,91 @@
+"""``task_due``: one email for each open task whose ``due_date`` lies within the next 24 hours.
+
+The slot is (task, ``due_date``), so a task moved to another due date is a new slot and is
+emailed again for its new date, while ticks repeated for one date send once. The kind follows
+the state of the task, not a catch-up window: whatever tick first sees the task inside
+``(now, now + 24 h]`` sends it; a task whose due date passed unseen is the overdue scanner's.
+
+Candidates come from the partial index ``ix_tasks_open_due_date`` (open tasks by
+``due_date``) over that 24-hour range, minus slots already finished in ``reminders_sent``, so
+a tick costs the next day's due tasks, not the table. Rows are re-read per batch just before
+sending, so a completion or a disabled setting that lands mid-tick still takes effect.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from notifier.app import Services
+from notifier.db.schema import tasks
+from notifier.delivery.ledger import SlotKey
+from notifier.services.counts import TickCounts
+from notifier.services.dispatch import dispatch
+from notifier.services.task_common import (
+    Plan,
+    fetch_ids,
+    fetch_rows,
+    in_batches,
+    join_recipient,
+    open_task,
+    plan_row,
+    recipient_columns,
+    slot_unfinished,
+    task_columns,
+)
+
+KIND = "task_due"
+HORIZON = timedelta(hours=24)
+
+
+async def run_tick(services: Services, now: datetime) -> TickCounts:
+    """One tick at ``now``: every open task due within 24 hours not yet emailed for its date."""
+    ids = await fetch_ids(services, candidates(now))
+    return await in_batches(services, ids, lambda chunk: process(services, chunk, now))
+
+
+def _due_soon(now: datetime) -> list[Any]:
+    t = tasks.c
+    return [open_task(), t.due_date > now, t.due_date <= now + HORIZON]
+
+
+def candidates(now: datetime) -> Select[Any]:
+    """Ids of open tasks due in ``(now, now + 24 h]`` whose slot is not finished."""
+    t = tasks.c
+    return (
+        select(t.id)
+        .where(*_due_soon(now), slot_unfinished(KIND, t.id, t.user_id, t.due_date))
+        .order_by(t.due_date)
+    )
+
+
+def fresh_rows(ids: Sequence[uuid.UUID], now: datetime) -> Select[Any]:
+    """The current state of the given tasks, with their recipients, if still due soon."""
+    t = tasks.c
+    stmt = (
+        select(*task_columns(), t.user_id, *recipient_columns())
+        .select_from(tasks)
+        .where(t.id.in_(ids), *_due_soon(now))
+    )
+    return join_recipient(stmt, t.user_id)
+
+
+async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -> TickCounts:
+    """Plans and dispatches one batch of candidate tasks."""
+    rows = await fetch_rows(services, fresh_rows(ids, now))
+    catch_up = timedelta(minutes=services.settings.catch_up_minutes)
+    plan = Plan()
+    for row in rows:
+        plan_row(
+            plan,
+            row,
+            SlotKey(KIND, row["task_id"], row["user_id"], row["due_date"]),
+            now=now,
+            base_url=services.settings.app_base_url,
+            expires_at=min(row["due_date"], now + catch_up),
+        )
+    return await dispatch(services, plan.deliveries, plan.outcomes, now=now)

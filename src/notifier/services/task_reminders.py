@@ -1,0 +1,135 @@
+"""``task_reminder``: each ``task_reminders`` row due and unsent, emailed once; sets ``sent``.
+
+Rules (contract sections 3 and 4):
+
+* A row is due when ``sent = false`` and ``remind_at <= now``; it is sent however late, up to
+  24 hours after ``remind_at`` (exactly 24 hours still sends). Later ones are recorded
+  ``skipped`` and keep ``sent = false``: nothing was sent.
+* A row whose task is completed, deleted or gone is left unsent and recorded ``skipped``.
+* ``sent = true`` and ``sent_at`` are written by ``Delivery.after_sent``, in the transaction that
+  marks the slot ``sent``: the two land together or not at all.
+* Only ``channel = 'email'`` rows are ours; other channels are left for whoever serves them.
+
+Cost: candidates come from the partial index ``ix_task_reminders_unsent_remind_at`` (unsent rows
+by ``remind_at``). Rows left unsent on purpose (skipped) stay in that index for ever, so the
+scan is bounded below: it reaches back 24 hours for sending plus ``LATE_RECORD_HORIZON`` (7
+days) for recording late rows as skipped, and drops slots already finished. A row that became
+more than 8 days late without any tick seeing it (the job off for over a week, or a host
+inserting a reminder dated long ago) is never emailed, as the contract wants, but also gets no
+``skipped`` row: that is the price of a tick that does not grow with history.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.app import Clock, Services
+from notifier.db.schema import task_reminders, tasks
+from notifier.delivery.ledger import SlotKey
+from notifier.services.counts import TickCounts
+from notifier.services.dispatch import dispatch
+from notifier.services.task_common import (
+    AfterSent,
+    Plan,
+    fetch_ids,
+    fetch_rows,
+    in_batches,
+    join_recipient,
+    plan_row,
+    recipient_columns,
+    slot_unfinished,
+    task_columns,
+)
+
+KIND = "task_reminder"
+MAX_LATENESS = timedelta(hours=24)
+LATE_RECORD_HORIZON = timedelta(days=7)
+
+
+async def run_tick(services: Services, now: datetime) -> TickCounts:
+    """One tick at ``now``: every due, unsent, unfinished reminder row."""
+    ids = await fetch_ids(services, candidates(now))
+    return await in_batches(services, ids, lambda chunk: process(services, chunk, now))
+
+
+def candidates(now: datetime) -> Select[Any]:
+    """Ids of unsent email reminders due by ``now`` (within the horizon) and not finished."""
+    r = task_reminders.c
+    return (
+        select(r.id)
+        .where(
+            r.sent == False,  # noqa: E712  (the partial index's predicate, spelled alike)
+            r.remind_at <= now,
+            r.remind_at > now - MAX_LATENESS - LATE_RECORD_HORIZON,
+            r.channel == "email",
+            slot_unfinished(KIND, r.id, r.user_id, r.remind_at),
+        )
+        .order_by(r.remind_at)
+    )
+
+
+def fresh_rows(ids: Sequence[uuid.UUID]) -> Select[Any]:
+    """The given rows if still unsent, with their task (if any) and recipient."""
+    r = task_reminders.c
+    stmt = (
+        select(
+            r.id.label("reminder_id"),
+            r.user_id,
+            r.remind_at,
+            *task_columns(),
+            *recipient_columns(),
+        )
+        .select_from(task_reminders)
+        .outerjoin(tasks, tasks.c.id == r.task_id)
+        .where(r.id.in_(ids), r.sent == False)  # noqa: E712
+    )
+    return join_recipient(stmt, r.user_id)
+
+
+def not_sendable(row: Any, now: datetime) -> str | None:
+    """Why this reminder row is recorded skipped instead of sent, or None."""
+    if row["task_id"] is None or row["completed"] or row["deleted_at"] is not None:
+        return "task is completed or deleted"
+    if now - row["remind_at"] > MAX_LATENESS:
+        return "more than 24 hours late"
+    return None
+
+
+def mark_sent(reminder_id: uuid.UUID, clock: Clock) -> AfterSent:
+    """The callback that sets ``sent`` and ``sent_at`` with the slot's ``sent`` mark."""
+
+    async def after_sent(conn: AsyncConnection) -> None:
+        await conn.execute(
+            update(task_reminders)
+            .where(task_reminders.c.id == reminder_id)
+            .values(sent=True, sent_at=clock())
+        )
+
+    return after_sent
+
+
+async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -> TickCounts:
+    """Plans and dispatches one batch of reminder rows."""
+    plan = Plan()
+    for row in await fetch_rows(services, fresh_rows(ids)):
+        key = SlotKey(KIND, row["reminder_id"], row["user_id"], row["remind_at"])
+        reason = not_sendable(row, now)
+        if reason:
+            plan.skip(key, reason)
+            continue
+        plan_row(
+            plan,
+            row,
+            key,
+            now=now,
+            base_url=services.settings.app_base_url,
+            expires_at=row["remind_at"] + MAX_LATENESS,
+            after_sent=mark_sent(row["reminder_id"], services.clock),
+        )
+    return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
