@@ -1,15 +1,17 @@
-"""The four task jobs are registered, scheduled, switchable and recorded like every job."""
+"""The four task jobs are registered, scheduled, switchable, recorded, and run on SQLite too."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
-from notifier.app import Services
+from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
-from notifier.db.schema import job_runs
+from notifier.db.schema import job_runs, metadata
 from notifier.jobs.registry import tick_functions
 from notifier.jobs.runs import run_recorded
 from notifier.worker import cron_jobs
@@ -60,3 +62,25 @@ async def test_a_tick_of_each_job_is_recorded_in_job_runs(
         [run] = (await conn.execute(select(job_runs))).mappings().all()
     assert (run["job_name"], run["status"], run["sent"]) == (job, "succeeded", 1)
     assert run["scheduled_for"] == NOW
+
+
+async def test_the_three_email_jobs_run_on_sqlite_too(
+    settings: Settings, mailbox: CaptureServer, tmp_path: Path
+) -> None:
+    url = SecretStr(f"sqlite:///{tmp_path / 'notifier.db'}")
+    lite = open_services(settings.model_copy(update={"database_url": url}), lambda: NOW)
+    try:
+        async with lite.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        data = TaskData(lite.engine)
+        user = await data.user()
+        soon = await data.task(user, NOW + timedelta(hours=2))
+        late = await data.task(user, NOW - timedelta(hours=2))
+        await data.reminder(soon, user, NOW)
+        for job in ("task_due_reminders", "task_reminders", "overdue_scanner"):
+            assert (await tick_functions()[job](lite, NOW)).sent == 1
+            assert (await tick_functions()[job](lite, NOW)).selected == 0
+        assert (await data.get_task(late))["status"] == "overdue"
+    finally:
+        await close_services(lite)
+    assert sorted(m.kind for m in mailbox.messages) == ["task_due", "task_overdue", "task_reminder"]
