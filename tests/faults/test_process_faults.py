@@ -162,7 +162,8 @@ async def test_redis_restarted_under_a_running_worker(
     workers.append(worker)
     await _first_tick(services)
     redis_server.stop()
-    await asyncio.sleep(5)  # the outage
+    await asyncio.sleep(90)  # the outage: longer than arq's own reconnect budget (~60 s)
+    assert worker.alive
     redis_server.start()
     back = datetime.now(UTC)
     await _due_now(data, 3, users=1)
