@@ -1,0 +1,205 @@
+"""``notifier dev`` from start to Ctrl-C: stand-ins, migration, demo, banner, the real worker.
+
+Order matters: the refusal check runs before anything is written; the SMTP catcher listens
+before the settings are built (they need its port); the schema is migrated before seeding;
+the banner is printed once everything answers. The worker loop is ``notifier worker``'s own
+(restart on failure, graceful stop); SIGINT/SIGTERM end it and the exit stack closes the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from notifier.app import Services
+from notifier.config import Settings
+from notifier.db.engine import make_engine
+from notifier.db.migrate import upgrade_to_head
+from notifier.dev.banner import BannerFacts, banner
+from notifier.dev.demo_db import foreign_rows, replace_demo
+from notifier.dev.fake_redis import FakeRedis, arq_on_fakeredis, open_fake_redis
+from notifier.dev.inbox import start_inbox
+from notifier.dev.runtime import DevStartError, dev_worker_settings, listen, open_dev_runtime
+from notifier.dev.seed import JOB_KINDS, Demo, ExpectedMail, build_demo
+from notifier.dev.smtp_catcher import CaughtMessage, Mailbox, OnMessage, bound_port, start_catcher
+from notifier.dev.standins import DATABASE_FILE, Standins, choose_standins, dev_settings
+from notifier.process import _run_until_stopped
+from notifier.worker import enabled_jobs, utc_now
+
+LOOPBACK = "127.0.0.1"
+EXIT_CANNOT_START = 1
+EXIT_REFUSED = 2
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    """The command line of ``notifier dev``."""
+
+    data_dir: Path
+    inbox_port: int
+    smtp_port: int
+    allow_existing_data: bool
+    seed: bool
+
+
+class RefusedError(DevStartError):
+    """The database holds somebody's data; dev mode would take over its notifications."""
+
+
+async def run_dev(options: DevOptions, settings: Settings) -> int:
+    """Runs until SIGINT/SIGTERM: 0 after a clean stop, 2 when refusing, 1 when it cannot start."""
+    stop = _stop_event()
+    standins = choose_standins(settings)
+    try:
+        await _refuse_foreign_data(settings, standins, options)
+        async with contextlib.AsyncExitStack() as stack:
+            await _serve(stack, options, settings, standins, stop)
+    except DevStartError as exc:
+        print(f"notifier dev: {exc}", file=sys.stderr)
+        return EXIT_REFUSED if isinstance(exc, RefusedError) else EXIT_CANNOT_START
+    print("notifier dev stopped.", flush=True)
+    return 0
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def refusal_message(found: dict[str, int]) -> str:
+    rows = ", ".join(f"{table}: {count}" for table, count in found.items())
+    return (
+        "refusing to start: the database of DATABASE_URL holds data that is not the demo's "
+        f"({rows}). A dev worker would claim those users' notifications and catch them in its "
+        "inbox, so the real workers would never send them. Point DATABASE_URL at an empty "
+        "database, unset it to use the SQLite stand-in, or pass --allow-existing-data."
+    )
+
+
+async def _refuse_foreign_data(settings: Settings, standins: Standins, options: DevOptions) -> None:
+    """Before anything is written: a real database must hold nothing but the demo."""
+    if standins.database or options.allow_existing_data:
+        return
+    engine = make_engine(settings.database_url.get_secret_value(), pool_size=1)
+    try:
+        found = await foreign_rows(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = type(exc).__name__
+        raise DevStartError(f"cannot read the database of DATABASE_URL ({reason})") from None
+    finally:
+        await engine.dispose()
+    if found:
+        raise RefusedError(refusal_message(found))
+
+
+def _announcer(inbox_url: str) -> OnMessage:
+    """Prints a line per caught message: number, kind and link, never its content."""
+
+    def announce(caught: CaughtMessage) -> None:
+        at = caught.received_at.strftime("%H:%M:%S")
+        link = f"{inbox_url}/messages/{caught.id}"
+        print(f"{at} UTC  caught #{caught.id} {caught.kind}  {link}", flush=True)
+
+    return announce
+
+
+def inbox_url(options: DevOptions) -> str:
+    return f"http://localhost:{options.inbox_port}"
+
+
+async def _start_mail(stack: contextlib.AsyncExitStack, options: DevOptions) -> int:
+    """The SMTP catcher and its web inbox; returns the catcher's port."""
+    mailbox = Mailbox(on_message=_announcer(inbox_url(options)))
+    starting = start_catcher(mailbox, LOOPBACK, options.smtp_port)
+    catcher = await listen("SMTP stand-in (use --smtp-port)", options.smtp_port, starting)
+    stack.callback(catcher.close)
+    starting_inbox = start_inbox(mailbox, LOOPBACK, options.inbox_port)
+    runner = await listen("inbox (use --inbox-port)", options.inbox_port, starting_inbox)
+    stack.push_async_callback(runner.cleanup)
+    return bound_port(catcher)
+
+
+def _prepare_database(settings: Settings, standins: Standins, data_dir: Path) -> None:
+    """Creates the stand-in's folder (ignored by git) and brings the schema to head."""
+    if standins.database:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        ignore = data_dir / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# notifier dev's SQLite stand-in\n*\n")
+    upgrade_to_head(settings.database_url.get_secret_value())
+
+
+async def _seed(services: Services, options: DevOptions) -> Demo | None:
+    if not options.seed:
+        return None
+    demo = build_demo(utc_now())
+    await replace_demo(services.engine, demo)
+    return demo
+
+
+def _expected(demo: Demo | None, jobs: list[str]) -> list[ExpectedMail]:
+    """The demo's mail from the jobs that run in this build and configuration."""
+    if demo is None:
+        return []
+    return [mail for mail in demo.expected if mail.job in jobs and JOB_KINDS.get(mail.job)]
+
+
+def _facts(
+    settings: Settings, standins: Standins, options: DevOptions, demo: Demo | None
+) -> BannerFacts:
+    jobs = enabled_jobs(settings)
+    return BannerFacts(
+        standins=standins,
+        inbox_url=inbox_url(options) if standins.smtp else None,
+        catcher=f"{LOOPBACK}:{settings.smtp_port}",
+        health_url=f"http://{settings.health_host}:{settings.health_port}/health",
+        database=_database_label(settings, standins, options),
+        smtp_relay=f"{settings.smtp_host}:{settings.smtp_port}",
+        jobs=jobs,
+        demo=demo,
+        expected=_expected(demo, jobs),
+    )
+
+
+def _database_label(settings: Settings, standins: Standins, options: DevOptions) -> str:
+    if standins.database:
+        return str((options.data_dir / DATABASE_FILE).resolve())
+    return settings.database_url.get_secret_value().split(":", 1)[0]
+
+
+async def _serve(
+    stack: contextlib.AsyncExitStack,
+    options: DevOptions,
+    settings: Settings,
+    standins: Standins,
+    stop: asyncio.Event,
+) -> None:
+    catcher_port = await _start_mail(stack, options) if standins.smtp else None
+    settings = dev_settings(
+        settings, standins, data_dir=options.data_dir, catcher_port=catcher_port
+    )
+    await asyncio.to_thread(_prepare_database, settings, standins, options.data_dir)
+    redis = open_fake_redis() if standins.redis else None
+    services = await open_dev_runtime(stack, settings, redis)
+    demo = await _seed(services, options)
+    print(banner(_facts(settings, standins, options, demo)), flush=True)
+    await _work(settings, services, redis, stop)
+
+
+async def _work(
+    settings: Settings, services: Services, redis: FakeRedis | None, stop: asyncio.Event
+) -> None:
+    """``notifier worker``'s loop until ``stop``: restarts on failure, drains on stop."""
+    worker_settings = dev_worker_settings(settings, redis)
+    patch = arq_on_fakeredis() if redis is not None else contextlib.nullcontext()
+    with patch:
+        await _run_until_stopped(worker_settings, {"services": services}, stop)

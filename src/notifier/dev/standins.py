@@ -1,0 +1,78 @@
+"""Which stand-ins a dev run uses, and the settings the real service code then runs with.
+
+A stand-in is replaced by the real thing when its variable was given: ``DATABASE_URL``,
+``REDIS_URL`` or ``SMTP_HOST`` (pydantic records which fields came from the environment, so
+a variable set to its default value still counts as given).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from notifier.config import JOB_NAMES, Settings
+
+# In dev mode every job ticks every minute (cleanup stays daily), so each kind shows up
+# within two minutes; a JOB_<NAME>_SCHEDULE that is set explicitly still wins.
+DEV_SCHEDULE = "* * * * *"
+DAILY_JOBS = frozenset({"cleanup"})
+DATABASE_FILE = "notifier-dev.sqlite3"
+# Keys of our own, so a dev worker on a shared real Redis never takes another worker's ticks.
+DEV_QUEUE_NAME = "arq:notifier-dev:queue"
+DEV_CRON_PREFIX = "notifier-dev:"
+
+
+@dataclass(frozen=True)
+class Standins:
+    """True where the embedded stand-in is used."""
+
+    database: bool
+    redis: bool
+    smtp: bool
+
+
+def choose_standins(settings: Settings) -> Standins:
+    given = settings.model_fields_set
+    return Standins(
+        database="database_url" not in given,
+        redis="redis_url" not in given,
+        smtp="smtp_host" not in given,
+    )
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """The stand-in database: one SQLite file in the data directory (absolute path)."""
+    return f"sqlite+aiosqlite:///{(data_dir / DATABASE_FILE).resolve()}"
+
+
+def _dev_schedules(settings: Settings) -> dict[str, Any]:
+    given = settings.model_fields_set
+    fields = (f"job_{job}_schedule" for job in JOB_NAMES if job not in DAILY_JOBS)
+    return {name: DEV_SCHEDULE for name in fields if name not in given}
+
+
+def _smtp_catcher(port: int) -> dict[str, Any]:
+    return {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "smtp_username": None,
+        "smtp_password": None,
+        "smtp_starttls": False,
+        "smtp_tls": False,
+    }
+
+
+def dev_settings(
+    settings: Settings, standins: Standins, *, data_dir: Path, catcher_port: int | None
+) -> Settings:
+    """``settings`` pointed at the stand-ins in use, with dev schedules."""
+    update = _dev_schedules(settings)
+    if standins.database:
+        update["database_url"] = SecretStr(sqlite_url(data_dir))
+    if standins.smtp:
+        assert catcher_port is not None, "the SMTP catcher must be listening first"
+        update.update(_smtp_catcher(catcher_port))
+    return settings.model_copy(update=update)

@@ -1,0 +1,85 @@
+"""The demo of ``notifier dev``: timed into the first two minutes from any start instant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from notifier.config import JOB_NAMES
+from notifier.dev.seed import (
+    BOLD_CLIENT,
+    DEMO_WORKSPACE_ID,
+    JOB_KINDS,
+    SCRIPT_CLIENT,
+    build_demo,
+)
+from notifier.jobs.registry import tick_functions
+from notifier.timemath.zones import get_zone
+
+starts = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+)
+
+
+@given(starts)
+def test_every_expected_mail_is_due_within_the_first_minute(now: datetime) -> None:
+    demo = build_demo(now)
+    assert demo.expected
+    for mail in demo.expected:
+        # Due by the next whole minute: the first minute tick (at most 60 s away) sends it.
+        assert mail.due <= demo.soon <= now + timedelta(minutes=1)
+        assert mail.due > now - timedelta(minutes=60)  # inside the default catch-up window
+
+
+@given(starts)
+def test_local_times_are_the_next_minute_in_each_users_zone(now: datetime) -> None:
+    demo = build_demo(now)
+    settings = {row["user_id"]: row for row in demo.rows["notification_settings"]}
+    zones = {row["id"]: row["timezone"] for row in demo.rows["users"]}
+    for user_id, row in settings.items():
+        for column in ("digest_time", "notes_reminder_time"):
+            if column in row:
+                local = demo.soon.astimezone(get_zone(zones[user_id]))
+                assert (row[column].hour, row[column].minute) == (local.hour, local.minute)
+
+
+def test_every_registered_job_is_exercised_by_the_demo() -> None:
+    demo = build_demo(datetime(2026, 3, 8, 6, 59, 30, tzinfo=UTC))
+    assert set(JOB_KINDS) == set(JOB_NAMES)
+    expected_jobs = {mail.job for mail in demo.expected}
+    for job in tick_functions():
+        if JOB_KINDS[job] is not None:
+            assert job in expected_jobs, f"the demo sends nothing for {job}: seed some data"
+
+
+def test_users_span_far_zones_and_data_shows_escaping() -> None:
+    demo = build_demo(datetime(2026, 7, 1, 12, 0, tzinfo=UTC))
+    offsets = {
+        get_zone(row["timezone"] or "America/New_York").utcoffset(demo.now)
+        for row in demo.rows["users"]
+    }
+    assert timedelta(hours=5, minutes=45) in offsets
+    assert any(abs(offset) >= timedelta(hours=12) for offset in offsets if offset is not None)
+    names = {row["full_name"] for row in demo.rows["clients"]}
+    assert {BOLD_CLIENT, SCRIPT_CLIENT} <= names
+
+
+def test_every_row_belongs_to_the_demo_workspace() -> None:
+    demo = build_demo(datetime(2026, 7, 1, 12, 0, tzinfo=UTC))
+    user_ids = {row["id"] for row in demo.rows["users"]}
+    for table, rows in demo.rows.items():
+        for row in rows:
+            if table == "workspaces":
+                assert row["id"] == DEMO_WORKSPACE_ID
+            elif "workspace_id" in row:
+                assert row["workspace_id"] == DEMO_WORKSPACE_ID
+            else:
+                assert row["user_id"] in user_ids
+
+
+def test_the_same_instant_builds_the_same_ids() -> None:
+    at = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    first, second = build_demo(at), build_demo(at + timedelta(days=3))
+    assert [r["id"] for r in first.rows["users"]] == [r["id"] for r in second.rows["users"]]
