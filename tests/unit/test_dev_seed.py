@@ -50,6 +50,7 @@ def test_every_registered_job_is_exercised_by_the_demo() -> None:
     assert set(JOB_KINDS) == set(JOB_NAMES)
     expected_jobs = {mail.job for mail in demo.expected}
     for job in tick_functions():
+        assert job in JOB_KINDS, f"{job} is registered but notifier.dev.seed.JOB_KINDS lacks it"
         if JOB_KINDS[job] is not None:
             assert job in expected_jobs, f"the demo sends nothing for {job}: seed some data"
 

@@ -16,6 +16,13 @@ from typing import Any
 from notifier.config import Settings
 from notifier.logs import configure_logging
 
+DESCRIPTION = (
+    "Runs the real worker, cron jobs and health server on embedded stand-ins (a SQLite file, "
+    "an in-process Redis, an SMTP catcher with a web inbox) and seeds a demo workspace whose "
+    "mail arrives within two minutes. DATABASE_URL, REDIS_URL or SMTP_HOST, when set, replace "
+    "their stand-in. Development only; stop with Ctrl-C."
+)
+
 
 def port(text: str) -> int:
     value = int(text)
@@ -28,7 +35,7 @@ def add(sub: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         "dev",
         help="run everything locally on embedded stand-ins, with a demo and a web inbox",
-        description=__doc__,
+        description=DESCRIPTION,
     )
     parser.add_argument("--inbox-port", type=port, default=8025, help="web inbox (default 8025)")
     parser.add_argument("--smtp-port", type=port, default=1025, help="SMTP catcher (default 1025)")

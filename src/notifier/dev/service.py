@@ -107,7 +107,9 @@ def _announcer(inbox_url: str) -> OnMessage:
     def announce(caught: CaughtMessage) -> None:
         at = caught.received_at.strftime("%H:%M:%S")
         link = f"{inbox_url}/messages/{caught.id}"
-        print(f"{at} UTC  caught #{caught.id} {caught.kind}  {link}", flush=True)
+        # A closed stdout (piped into `head`, say) must not turn into an SMTP error.
+        with contextlib.suppress(OSError):
+            print(f"{at} UTC  caught #{caught.id} {caught.kind}  {link}", flush=True)
 
     return announce
 
