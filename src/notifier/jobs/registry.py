@@ -8,6 +8,8 @@ from datetime import datetime
 from notifier.app import Services
 from notifier.services import (
     appointment_reminders,
+    daily_digest,
+    notes_reminders,
     overdue_scanner,
     recurring_tasks,
     task_due_reminders,
@@ -22,6 +24,8 @@ def tick_functions() -> dict[str, TickFunction]:
     """The jobs this build can run, by their contract name (section 7)."""
     return {
         "appointment_reminders": appointment_reminders.run_tick,
+        "daily_digest": daily_digest.run_tick,
+        "notes_reminders": notes_reminders.run_tick,
         "task_due_reminders": task_due_reminders.run_tick,
         "task_reminders": task_reminders.run_tick,
         "overdue_scanner": overdue_scanner.run_tick,

@@ -60,3 +60,20 @@ def _date_exists(day: date, zone: tzinfo) -> bool:
 def local_date(instant: datetime, zone: tzinfo) -> date:
     """The wall-clock date in ``zone`` at ``instant``."""
     return instant.astimezone(zone).date()
+
+
+def local_day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime] | None:
+    """The instants ``[start, end)`` of local ``day``; None when the zone skipped that date.
+
+    Both ends are the 00:00 of a date resolved by ``local_to_utc``, so a midnight inside a
+    gap moves forward like any other local time, and a skipped next date (Apia) hands over
+    to the one after it.
+    """
+    start = local_to_utc(day, time(0), zone)
+    if start is None:
+        return None
+    for ahead in (1, 2):
+        end = local_to_utc(day + timedelta(days=ahead), time(0), zone)
+        if end is not None:
+            return start, end
+    return start, start + timedelta(days=1)

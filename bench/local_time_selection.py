@@ -1,0 +1,313 @@
+"""How long a ``daily_digest`` tick takes among 1,000,000 users over ~400 zones.
+
+Run from the repository root (needs PostgreSQL 15 binaries, as the test suite does)::
+
+    .venv/bin/python -m bench.local_time_selection [--users 1000000] [--zones 400] [--due 1000]
+
+It starts a throwaway PostgreSQL (``tests.support.servers``), migrates it, loads users
+through the host tables with ``COPY`` (so the migration's triggers build
+``local_time_schedules`` as they would in production), then times, for a tick at
+``--at``: the selection (zones read, plan, indexed query) and the whole ``run_tick`` with
+nobody due, and again after ``--due`` users are moved into the window (sends go to an
+in-process SMTP capture server). Every user has the digest on; each time is drawn per zone
+among the minutes that are *not* due in the window, so "nobody due" is exact, and the ledger
+already holds yesterday's digest of every user (a million rows), as it would in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+import zoneinfo
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as wall_time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy import select, text
+from tests.support.servers import free_port, start_postgres
+from tests.support.smtp import CaptureServer
+
+from notifier.app import Services, close_services, open_services
+from notifier.config import Settings
+from notifier.db.migrate import upgrade_to_head
+from notifier.db.schema import local_time_zones
+from notifier.logs import configure_logging
+from notifier.rules.local_time_slots import due_slots, selection_plan, slot_instant
+from notifier.services import daily_digest, local_time
+from notifier.timemath.windows import Window, catch_up_window
+from notifier.timemath.zones import get_zone
+
+MUST_HAVE = (
+    "Asia/Kathmandu",
+    "Australia/Eucla",
+    "Pacific/Kiritimati",
+    "Pacific/Pago_Pago",
+    "Australia/Lord_Howe",
+    "America/New_York",
+    "Europe/London",
+    "Pacific/Apia",
+    "America/Los_Angeles",
+    "Pacific/Auckland",
+)
+CHUNK = 50_000
+
+
+@dataclass(frozen=True)
+class Population:
+    workspaces: list[tuple[uuid.UUID, str]]
+    users: list[tuple[uuid.UUID, uuid.UUID, str | None, str]]  # id, workspace, own zone, zone
+    allowed: dict[str, list[wall_time]]  # minutes not due in the window, per zone
+    due: dict[str, list[wall_time]]  # minutes due in the window, per zone
+
+
+def pick_zones(count: int, rnd: random.Random) -> list[str]:
+    names = sorted(
+        z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith("Etc/")
+    )
+    rest = [z for z in names if z not in MUST_HAVE]
+    return list(MUST_HAVE) + rnd.sample(rest, count - len(MUST_HAVE))
+
+
+def split_minutes(zone: str, window: Window) -> tuple[list[wall_time], list[wall_time]]:
+    """Whole minutes of the day that are not due, and that are due, in ``window``."""
+    tz = get_zone(zone)
+    allowed: list[wall_time] = []
+    due: list[wall_time] = []
+    for minute in range(24 * 60):
+        at = wall_time(minute // 60, minute % 60)
+        (due if due_slots(tz, at, False, window) else allowed).append(at)
+    return allowed, due
+
+
+def populate(users: int, zones: int, window: Window, rnd: random.Random) -> Population:
+    """Zones with Zipf-like sizes; 70% of users take their workspace's zone."""
+    names = pick_zones(zones, rnd)
+    weights = [1 / (rank + 1) for rank in range(len(names))]
+    spaces = [(uuid.uuid4(), z) for z in rnd.choices(names, weights, k=max(1, users // 50))]
+    people = []
+    for _ in range(users):
+        space_id, space_zone = rnd.choice(spaces)
+        own = rnd.choices(names, weights)[0] if rnd.random() < 0.3 else None
+        people.append((uuid.uuid4(), space_id, own, own or space_zone))
+    allowed, due = {}, {}
+    for name in names:
+        allowed[name], due[name] = split_minutes(name, window)
+    return Population(spaces, people, allowed, due)
+
+
+async def load(dsn: str, pop: Population, rnd: random.Random, yesterday: datetime) -> None:
+    """COPY the host rows in chunks, as an import would; triggers fill the schedule table."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.copy_records_to_table(
+            "workspaces",
+            records=[(i, "Practice", z) for i, z in pop.workspaces],
+            columns=["id", "name", "timezone"],
+        )
+        for start in range(0, len(pop.users), CHUNK):
+            chunk = pop.users[start : start + CHUNK]
+            await conn.copy_records_to_table(
+                "users",
+                records=[(u, w, own, f"u{u.hex[:8]}@example.com", True) for u, w, own, _ in chunk],
+                columns=["id", "workspace_id", "timezone", "email", "is_active"],
+            )
+            await conn.copy_records_to_table(
+                "notification_settings",
+                records=[(u, True, rnd.choice(pop.allowed[zone])) for u, _, _, zone in chunk],
+                columns=["user_id", "digest_enabled", "digest_time"],
+            )
+        # Steady state: yesterday's digest of every user is already in the ledger.
+        await conn.execute(
+            "INSERT INTO reminders_sent (id, kind, entity_id, user_id, slot, status, attempts,"
+            " created_at) SELECT gen_random_uuid(), 'daily_digest', user_id, user_id,"
+            " $1::timestamptz, 'sent', 1, now() FROM local_time_schedules",
+            yesterday,
+        )
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def make_due(dsn: str, pop: Population, count: int, rnd: random.Random) -> None:
+    """Moves ``count`` users' digest time into the window (one UPDATE; triggers follow)."""
+    chosen = rnd.sample(pop.users, count)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "UPDATE notification_settings n SET digest_time = v.t "
+            "FROM unnest($1::uuid[], $2::time[]) AS v(id, t) WHERE n.user_id = v.id",
+            [u for u, *_ in chosen],
+            [rnd.choice(pop.due[zone]) for *_, zone in chosen],
+        )
+        await conn.execute("ANALYZE local_time_schedules")
+    finally:
+        await conn.close()
+
+
+async def timed(action: Callable[[], Awaitable[Any]], runs: int) -> tuple[list[float], Any]:
+    """Milliseconds of each run, and the last run's result."""
+    spent, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = await action()
+        spent.append((time.perf_counter() - start) * 1000)
+    return spent, result
+
+
+def summary(label: str, spent: Sequence[float]) -> str:
+    ordered = sorted(spent)
+    return (
+        f"{label}: median {statistics.median(ordered):.1f} ms, "
+        f"min {ordered[0]:.1f} ms, max {ordered[-1]:.1f} ms ({len(ordered)} runs)"
+    )
+
+
+async def measure(services: Services, dsn: str, now: datetime, label: str) -> None:
+    window = catch_up_window(now, timedelta(minutes=services.settings.catch_up_minutes))
+
+    async def select_ids() -> list[uuid.UUID]:
+        async with services.engine.connect() as conn:
+            return await local_time.candidate_ids(conn, daily_digest.DIGEST, window)
+
+    await timed(select_ids, 3)  # warm caches, prepared statements, zone offsets
+    spent, ids = await timed(select_ids, 30)
+    print(summary(f"[{label}] selection ({len(ids)} users selected)", spent))
+    await breakdown(services, window, label)
+    ticks, counts = [], None
+    for _ in range(5):
+        start = time.perf_counter()
+        counts = await daily_digest.run_tick(services, now)
+        ticks.append((time.perf_counter() - start) * 1000)
+        reset = await asyncpg.connect(dsn)  # so the next run sends again (not timed)
+        await reset.execute("DELETE FROM reminders_sent WHERE slot >= $1", slot_instant(now.date()))
+        await reset.close()
+    assert counts is not None
+    print(summary(f"[{label}] whole run_tick incl. sends ({counts.as_dict()})", ticks))
+
+
+async def breakdown(services: Services, window: Window, label: str) -> None:
+    """Where the selection's time goes: zones read, Python plan, parameters, the query
+    (which includes its ``SET LOCAL jit = off`` round trip)."""
+    kind = daily_digest.DIGEST
+    parts: dict[str, list[float]] = {"zones": [], "plan": [], "params": [], "query": []}
+    async with services.engine.connect() as conn:
+        for _ in range(30):
+            mark = time.perf_counter()
+            zones = (await conn.execute(select(local_time_zones.c.zone))).scalars().all()
+            mark = lap(parts["zones"], mark)
+            plan = selection_plan(zones, window)
+            mark = lap(parts["plan"], mark)
+            local_time.plan_params(plan, conn.dialect)
+            mark = lap(parts["params"], mark)
+            await local_time.select_candidates(conn, kind, plan)
+            lap(parts["query"], mark)
+            await conn.rollback()  # as each tick's read transaction ends
+    medians = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in parts.items())
+    print(f"[{label}] selection breakdown, median ms: {medians}")
+
+
+def lap(into: list[float], mark: float) -> float:
+    now = time.perf_counter()
+    into.append((now - mark) * 1000)
+    return now
+
+
+def time_plan(now: datetime, zones: Sequence[str]) -> None:
+    window = catch_up_window(now, timedelta(minutes=60))
+    selection_plan(zones, window)  # fill the per-(zone, date) offset cache, as ticks do
+    spent = []
+    for _ in range(50):
+        start = time.perf_counter()
+        plan = selection_plan(zones, window)
+        spent.append((time.perf_counter() - start) * 1000)
+    print(summary(f"python plan alone ({len(zones)} zones -> {len(plan)} ranges)", spent))
+
+
+async def explain(services: Services, now: datetime) -> None:
+    """The plan PostgreSQL chose for the selection, to show the index is used."""
+    window = catch_up_window(now, timedelta(minutes=60))
+    kind = daily_digest.DIGEST
+    async with services.engine.connect() as conn:
+        zones = (await conn.execute(select(local_time_zones.c.zone))).scalars().all()
+        plan = selection_plan(zones, window)
+        sql = "EXPLAIN (ANALYZE, BUFFERS) " + local_time.selection_sql(kind, "postgresql")
+        params = local_time.plan_params(plan, conn.dialect)
+        stmt = text(sql).bindparams(kind=kind.kind, **params)
+        await conn.exec_driver_sql("SET LOCAL jit = off")  # as the tick does
+        lines = list((await conn.execute(stmt)).scalars())
+    print(f"EXPLAIN ANALYZE of the selection ({len(plan)} ranges):")
+    for line in lines:
+        print("   ", line)
+
+
+async def bench(args: argparse.Namespace, pg_url: str, smtp_port: int) -> None:
+    rnd = random.Random(args.seed)
+    now = datetime.fromisoformat(args.at).astimezone(UTC)
+    window = catch_up_window(now, timedelta(minutes=60))
+    admin = await asyncpg.connect(pg_url.replace("+asyncpg", ""))
+    await admin.execute("CREATE DATABASE bench")
+    await admin.close()
+    url = pg_url.rsplit("/", 1)[0] + "/bench"
+    dsn = url.replace("+asyncpg", "")
+    await asyncio.to_thread(upgrade_to_head, url)
+    started = time.perf_counter()
+    pop = populate(args.users, args.zones, window, rnd)
+    print(f"generated {len(pop.users)} users in {time.perf_counter() - started:.0f} s")
+    started = time.perf_counter()
+    await load(dsn, pop, rnd, slot_instant(now.date() - timedelta(days=1)))
+    print(f"loaded through the triggers in {time.perf_counter() - started:.0f} s")
+    settings = Settings(
+        database_url=url,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        mail_from="notifier@bench.test",
+        smtp_pool_size=16,
+        batch_size=500,
+    )
+    services = open_services(settings, lambda: datetime.now(UTC))
+    try:
+        time_plan(now, sorted(pop.allowed))
+        await measure(services, dsn, now, "nobody due")
+        await explain(services, now)
+        await make_due(dsn, pop, args.due, rnd)
+        await measure(services, dsn, now, f"{args.due} due")
+        await explain(services, now)
+    finally:
+        await close_services(services)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--zones", type=int, default=400)
+    parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--at", default="2026-03-10T14:00:00+00:00")
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    configure_logging("WARNING")
+    base = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
+    base.chmod(0o755)
+    pg = start_postgres(base / "pg")
+    smtp = CaptureServer(free_port())
+    smtp.start()
+    try:
+        asyncio.run(bench(args, pg.url, smtp.port))
+        print(f"emails captured: {len(smtp.messages)}")
+    finally:
+        smtp.stop()
+        pg.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

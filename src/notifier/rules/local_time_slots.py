@@ -1,0 +1,167 @@
+"""When a once-a-day local-time notification (digest, notes reminder) is due, and for whom.
+
+Two questions, both pure:
+
+* ``due_slots``: for one user (zone, local time, weekend flag), which local dates have their
+  due instant inside a tick's window ``(now - catch_up, now]``. The local date is the slot
+  (contract section 3), so a user whose zone or time changes after today's email never
+  qualifies for a second one: the second attempt meets the same ledger row.
+* ``selection_plan``: for every zone in use, which ``(local date, local-time range)`` pairs can
+  hold a due time in the window. The database matches these ranges against an index on
+  ``(zone, time)``, so a tick reads only users whose time falls in range instead of scanning
+  everybody. The ranges are a superset (they may include a user an hour off on a DST day);
+  ``due_slots`` on the fresh row decides exactly. Local-to-UTC conversion stays in
+  ``timemath.zones``; nothing here or in SQL uses ``AT TIME ZONE``.
+
+Why the ranges are complete: ``local_to_utc(day, t)`` is ``day+t - o`` where ``o`` is the
+fold-0 UTC offset of that wall time (the offset before a gap, the first one in a fold), which
+is one of the offsets in force during local ``day``. If the result lies in ``(s, e]`` then
+``day+t`` lies in ``(s + o, e + o]``, inside ``(s + min o, e + max o]`` for that day.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
+
+from notifier.timemath.windows import Window
+from notifier.timemath.zones import UnknownZoneError, get_zone, local_to_utc
+
+SATURDAY = 5
+ONE_DAY = timedelta(days=1)
+ONE_MICROSECOND = timedelta(microseconds=1)
+# Wall times sampled per local day to find the offsets in force: every half hour and the
+# day's last microsecond. An offset lasting under half an hour would be missed; tzdata has none.
+_SAMPLE_TIMES: tuple[time, ...] = (
+    *(time(h, m) for h in range(24) for m in (0, 30)),
+    time.max,
+)
+
+
+@dataclass(frozen=True, order=True)
+class DueSlot:
+    """One (local date, due instant) pair of one user."""
+
+    day: date
+    due: datetime
+
+
+@dataclass(frozen=True)
+class LocalRange:
+    """Local wall times ``lo <= t <= hi`` on ``day`` (both bounds inclusive)."""
+
+    day: date
+    lo: time
+    hi: time
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One range that applies to every zone listed."""
+
+    range: LocalRange
+    zones: tuple[str, ...]
+
+
+def slot_instant(day: date) -> datetime:
+    """The ledger's ``slot`` for a local date: that date's 00:00 UTC (contract section 3)."""
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def is_weekend(day: date) -> bool:
+    return day.weekday() >= SATURDAY
+
+
+def candidate_days(window: Window) -> list[date]:
+    """Local dates that can have a due instant in ``window``, in any zone.
+
+    UTC offsets lie within a day of UTC, so a due instant's local date is at most one day
+    from its UTC date.
+    """
+    first = window.start.astimezone(UTC).date() - ONE_DAY
+    last = window.end.astimezone(UTC).date() + ONE_DAY
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def due_instant(day: date, at: time, zone: tzinfo, skip_weekends: bool) -> datetime | None:
+    """The instant the notification of local ``day`` is due; None on a skipped or missing day."""
+    if skip_weekends and is_weekend(day):
+        return None
+    return local_to_utc(day, at, zone)
+
+
+def due_slots(zone: tzinfo, at: time, skip_weekends: bool, window: Window) -> list[DueSlot]:
+    """Every local date whose due instant lies in ``window``, oldest first."""
+    slots = []
+    for day in candidate_days(window):
+        due = due_instant(day, at, zone, skip_weekends)
+        if due is not None and due in window:
+            slots.append(DueSlot(day, due))
+    return slots
+
+
+def plan_zone(name: str) -> tzinfo:
+    """The zone used to plan selection; an unknown name plans as UTC.
+
+    Its users are still selected (at their time read as UTC) so that the tick records their
+    failure by id instead of ignoring them for ever.
+    """
+    try:
+        return get_zone(name)
+    except UnknownZoneError:
+        return UTC
+
+
+@lru_cache(maxsize=65536)
+def day_offsets(zone_name: str, day: date) -> tuple[timedelta, timedelta]:
+    """The smallest and largest fold-0 UTC offsets of wall times on local ``day``."""
+    zone = plan_zone(zone_name)
+    offsets = [
+        datetime.combine(day, at, tzinfo=zone).utcoffset() or timedelta(0) for at in _SAMPLE_TIMES
+    ]
+    return min(offsets), max(offsets)
+
+
+def local_range(
+    day: date, window: Window, offsets: tuple[timedelta, timedelta]
+) -> LocalRange | None:
+    """The wall times on ``day`` that ``window`` can reach under ``offsets``; None if none."""
+    start = window.start.astimezone(UTC).replace(tzinfo=None) + offsets[0]
+    end = window.end.astimezone(UTC).replace(tzinfo=None) + offsets[1]
+    day_start = datetime.combine(day, time(0))
+    lo = max(start + ONE_MICROSECOND, day_start)
+    hi = min(end, day_start + ONE_DAY - ONE_MICROSECOND)
+    if lo > hi:
+        return None
+    return LocalRange(day, lo.time(), hi.time())
+
+
+def selection_plan(zone_names: Iterable[str], window: Window) -> list[PlanEntry]:
+    """Ranges to select for the window, with the zones each applies to.
+
+    Zones sharing a day's offsets share its range, so ~400 zones become a few dozen entries;
+    the grouping depends on the dates only, so ticks of the same day reuse it.
+    """
+    days = tuple(candidate_days(window))
+    plan = []
+    for (day, low, high), zones in zone_groups(tuple(sorted(set(zone_names))), days):
+        found = local_range(day, window, (low, high))
+        if found is not None:
+            plan.append(PlanEntry(found, zones))
+    return plan
+
+
+OffsetGroup = tuple[tuple[date, timedelta, timedelta], tuple[str, ...]]
+
+
+@lru_cache(maxsize=64)
+def zone_groups(zone_names: tuple[str, ...], days: tuple[date, ...]) -> tuple[OffsetGroup, ...]:
+    """The zones by (date, smallest offset, largest offset) on each of ``days``."""
+    groups: dict[tuple[date, timedelta, timedelta], list[str]] = defaultdict(list)
+    for name in zone_names:
+        for day in days:
+            groups[(day, *day_offsets(name, day))].append(name)
+    return tuple((key, tuple(zones)) for key, zones in groups.items())

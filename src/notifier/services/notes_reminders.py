@@ -1,0 +1,82 @@
+"""``notes_reminder``: at ``notes_reminder_time`` on each local date, the number of drafts.
+
+Selection, fresh-row checks and the slot rules are shared with the digest in
+``services.local_time``. A user with no draft session is recorded ``skipped`` for the date
+(contract section 3), which also keeps later ticks of the window from selecting them again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, time
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.app import Services
+from notifier.content.notes_reminder import notes_context
+from notifier.db.schema import (
+    NOTES_DUE_COLUMNS,
+    local_time_schedules,
+    notification_settings,
+    sessions,
+)
+from notifier.delivery.ledger import Outcome
+from notifier.services.counts import TickCounts
+from notifier.services.local_time import DueUser, LocalTimeKind, Plan, TickContext
+from notifier.services.local_time import run_tick as run_local_time_tick
+
+KIND = "notes_reminder"
+
+
+async def run_tick(services: Services, now: datetime) -> TickCounts:
+    """One tick at ``now``: every notes reminder due in the catch-up window, once."""
+    return await run_local_time_tick(services, now, NOTES)
+
+
+async def prepare(
+    conn: AsyncConnection, due: Sequence[DueUser], ctx: TickContext, plan: Plan
+) -> None:
+    """A delivery per due user with drafts; ``skipped`` for those without any."""
+    counts = await draft_counts(conn, {item.key.user_id for item in due})
+    for item in due:
+        drafts = counts.get(item.key.user_id, 0)
+        if drafts == 0:
+            plan.outcomes.append(Outcome(item.key, "skipped", "no draft session notes"))
+            continue
+        context = notes_context(
+            user_name=item.user_name,
+            day=item.slot.day,
+            due=item.slot.due,
+            zone=item.zone,
+            draft_count=drafts,
+            base_url=ctx.base_url,
+        )
+        plan.deliveries.append(ctx.delivery(item, context))
+
+
+async def draft_counts(conn: AsyncConnection, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Draft sessions per user, whatever their age, through the partial draft index."""
+    if not user_ids:
+        return {}
+    s = sessions.c
+    stmt = (
+        select(s.user_id, func.count())
+        .where(s.is_draft.is_(True), s.user_id.in_(user_ids))
+        .group_by(s.user_id)
+    )
+    return {user_id: int(count) for user_id, count in (await conn.execute(stmt)).all()}
+
+
+NOTES = LocalTimeKind(
+    kind=KIND,
+    due_columns=NOTES_DUE_COLUMNS,
+    schedule_time=local_time_schedules.c.notes_reminder_time,
+    schedule_skip_weekends=None,
+    settings_enabled=notification_settings.c.notes_reminder_enabled,
+    settings_time=notification_settings.c.notes_reminder_time,
+    settings_skip_weekends=None,
+    default_time=time(18, 0),
+    prepare=prepare,
+)

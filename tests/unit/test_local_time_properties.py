@@ -1,0 +1,221 @@
+"""Property tests of the once-a-day rules over every zone and local dates 2000-2037.
+
+Random instants almost never land in a gap or a fold, so half of the drawn cases are local
+times within three hours of one of the zone's offset changes (found to the second): the
+gaps, folds and skipped dates the rules exist for. Each test was checked to fail when the
+rule it guards is broken (fold=1 instead of 0, a range bound off by the DST offset, a window
+closed at its start, a skipped date resolved anyway).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from notifier.rules.local_time_slots import due_instant, due_slots, selection_plan
+from notifier.timemath.windows import Window, catch_up_window
+from notifier.timemath.zones import get_zone
+
+ZONES = sorted(available_timezones())
+MINUTE = timedelta(minutes=1)
+SECOND = timedelta(seconds=1)
+FIRST, LAST = date(2000, 1, 1), date(2037, 12, 31)
+FAST = settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(deadline=None, max_examples=20, suppress_health_check=[HealthCheck.too_slow])
+
+
+def offset_at(instant: datetime, tz: tzinfo) -> timedelta:
+    """The UTC offset in force at an instant (``tz.utcoffset`` would read it as wall time)."""
+    return instant.astimezone(tz).utcoffset() or timedelta(0)
+
+
+@lru_cache(maxsize=8192)
+def changes(zone: str, year: int) -> tuple[datetime, ...]:
+    """The instants of ``year`` at which the zone's UTC offset changes, to the second."""
+    tz = get_zone(zone)
+    found = []
+    day = datetime(year, 1, 1, tzinfo=UTC)
+    while day.year == year:
+        after = day + timedelta(days=1)
+        if offset_at(day, tz) != offset_at(after, tz):
+            low, high = day, after  # offset(low) differs from offset(high): bisect
+            while high - low > SECOND:
+                mid = low + (high - low) / 2
+                same = offset_at(mid, tz) == offset_at(low, tz)
+                low, high = (mid, high) if same else (low, mid)
+            found.append(high)
+        day = after
+    return tuple(found)
+
+
+@st.composite
+def local_moments(draw: st.DrawFn) -> tuple[str, date, time, datetime]:
+    """A zone, a local date and time, and an instant near them (for placing ticks)."""
+    zone = draw(st.sampled_from(ZONES))
+    tz = get_zone(zone)
+    year = draw(st.integers(FIRST.year, LAST.year))
+    near: bool = draw(st.booleans())
+    moments = changes(zone, year)
+    if near and moments:
+        change = draw(st.sampled_from(moments))
+        # Wall clock just before the change, then up to 3 h either way: inside gaps and folds.
+        wall = (change - SECOND).astimezone(tz).replace(tzinfo=None) + SECOND
+        wall += draw(st.integers(-180, 180)) * MINUTE
+        anchor = change
+    else:
+        day = draw(st.dates(FIRST, LAST))
+        wall = datetime.combine(day, draw(local_times))
+        anchor = datetime.combine(day, time(12), tzinfo=UTC)
+    wall = wall.replace(second=draw(st.sampled_from([0, 0, 30])))
+    return zone, wall.date(), wall.time(), anchor
+
+
+local_times = st.builds(time, st.integers(0, 23), st.integers(0, 59))
+
+
+def shown_dates(day: date, tz: tzinfo) -> set[date]:
+    """Local dates the zone shows, sampled every 10 minutes around ``day`` (an oracle)."""
+    start = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(hours=16)
+    return {(start + i * 10 * MINUTE).astimezone(tz).date() for i in range(6 * 60)}
+
+
+def jump_over(wanted: datetime, zone: str) -> datetime:
+    """The offset change whose forward jump skipped the wall time ``wanted``."""
+    tz = get_zone(zone)
+    for year in (wanted.year - 1, wanted.year, wanted.year + 1):
+        for change in changes(zone, year):
+            if wall(change - SECOND, tz) + SECOND <= wanted < wall(change, tz):
+                return change
+    raise AssertionError(f"{wanted} is not shown in {zone} and no change skipped it")
+
+
+def wall(instant: datetime, tz: tzinfo) -> datetime:
+    return instant.astimezone(tz).replace(tzinfo=None)
+
+
+@FAST
+@given(local_moments(), st.booleans(), st.integers(1, 180))
+def test_each_local_date_has_exactly_one_due_instant_or_none(
+    moment: tuple[str, date, time, datetime], skip_weekends: bool, width_minutes: int
+) -> None:
+    zone, day, at, _ = moment
+    tz = get_zone(zone)
+    due = due_instant(day, at, tz, skip_weekends)
+    if skip_weekends and day.weekday() >= 5:
+        assert due is None
+        return
+    if due is None:
+        assert day not in shown_dates(day, tz)
+        return
+    wanted = datetime.combine(day, at)
+    if wall(due, tz) == wanted:
+        # The wall time exists: the first instant that shows it, never a later repeat.
+        assert all(wall(due - k * MINUTE, tz) != wanted for k in range(1, 26 * 60))
+    else:
+        # A gap: the change that jumped over the wall time; moved forward by the jump's length.
+        change = jump_over(wanted, zone)
+        before = offset_at(change - SECOND, tz)
+        assert due == (wanted - before).replace(tzinfo=UTC)
+        assert wall(due, tz) == wanted + offset_at(change, tz) - before
+    # Windows that partition time report it exactly once, in the window that contains it.
+    width = width_minutes * MINUTE
+    edges = [due - 3 * width + k * width + SECOND * (width_minutes % 7) for k in range(7)]
+    reports = [
+        start < due <= end
+        for start, end in itertools.pairwise(edges)
+        for slot in due_slots(tz, at, skip_weekends, Window(start, end))
+        if slot.day == day
+    ]
+    assert reports == [True]
+
+
+@FAST
+@given(local_moments(), st.integers(0, 179), st.integers(1, 180))
+def test_the_selection_ranges_contain_every_due_time(
+    moment: tuple[str, date, time, datetime], late_minutes: int, catch_up_minutes: int
+) -> None:
+    zone, day, at, _ = moment
+    due = due_instant(day, at, get_zone(zone), False)
+    if due is None or late_minutes >= catch_up_minutes:
+        return
+    window = catch_up_window(due + late_minutes * MINUTE, catch_up_minutes * MINUTE)
+    assert any(
+        e.range.day == day and e.range.lo <= at <= e.range.hi and zone in e.zones
+        for e in selection_plan([zone], window)
+    )
+
+
+def simulate(
+    tz: tzinfo, at: time, skip: bool, ticks: Iterator[datetime], catch_up: timedelta
+) -> dict[date, list[datetime]]:
+    """Runs ticks as the service does: the ledger lets each date through once."""
+    sends: dict[date, list[datetime]] = {}
+    ledger: set[date] = set()
+    for now in ticks:
+        for slot in due_slots(tz, at, skip, catch_up_window(now, catch_up)):
+            if slot.day not in ledger:
+                ledger.add(slot.day)
+                sends.setdefault(slot.day, []).append(now)
+    return sends
+
+
+def expected_dates(
+    tz: tzinfo, at: time, skip: bool, start: datetime, end: datetime
+) -> dict[date, datetime]:
+    """Every local date whose due instant lies in ``(start, end]``, by the one-day rule."""
+    found = {}
+    day = start.date() - timedelta(days=2)
+    while day <= end.date() + timedelta(days=2):
+        due = due_instant(day, at, tz, skip)
+        if due is not None and start < due <= end:
+            found[day] = due
+        day += timedelta(days=1)
+    return found
+
+
+def check_each_date_once(
+    tz: tzinfo, at: time, skip: bool, ticks: list[datetime], catch_up: timedelta
+) -> None:
+    sends = simulate(tz, at, skip, iter(ticks), catch_up)
+    assert set(expected_dates(tz, at, skip, ticks[0], ticks[-1])) <= set(sends)
+    for day, times in sends.items():
+        due = due_instant(day, at, tz, skip)
+        assert due is not None and len(times) == 1
+        assert due <= times[0] < due + catch_up
+
+
+@st.composite
+def tick_starts(draw: st.DrawFn) -> tuple[str, time, datetime]:
+    """A zone, a local time and a first tick placing the zone's change inside 48 hours."""
+    zone, _, at, anchor = draw(local_moments())
+    return zone, at, anchor - draw(st.integers(0, 47 * 60)) * MINUTE
+
+
+@SLOW
+@given(tick_starts(), st.booleans())
+def test_ticks_every_minute_for_48_hours_send_each_date_once(
+    start: tuple[str, time, datetime], skip: bool
+) -> None:
+    zone, at, first = start
+    ticks = [first + k * MINUTE for k in range(48 * 60 + 1)]
+    check_each_date_once(get_zone(zone), at, skip, ticks, timedelta(minutes=60))
+
+
+@SLOW
+@given(tick_starts(), st.booleans(), st.integers(10, 180), st.integers(0, 2**32))
+def test_ticks_at_random_intervals_within_the_catch_up_send_each_date_once(
+    start: tuple[str, time, datetime], skip: bool, catch_up_minutes: int, seed: int
+) -> None:
+    zone, at, first = start
+    rnd = random.Random(seed)
+    ticks = [first]
+    while ticks[-1] < first + timedelta(hours=48):
+        ticks.append(ticks[-1] + timedelta(seconds=rnd.randint(1, catch_up_minutes * 60 - 1)))
+    check_each_date_once(get_zone(zone), at, skip, ticks, catch_up_minutes * MINUTE)
