@@ -128,7 +128,7 @@ def _checked_part(part: str, zone: tzinfo) -> str:
         raise BadRecurrenceError("malformed_rule", "a rule part is not NAME=VALUE")
     if name == "FREQ" and value.strip().upper() in _TOO_FINE:
         raise BadRecurrenceError("malformed_rule", "FREQ finer than HOURLY is not for tasks")
-    if name == "INTERVAL" and not (value.isdigit() and int(value) >= 1):
+    if name == "INTERVAL" and not (value.isascii() and value.isdigit() and int(value) >= 1):
         raise BadRecurrenceError("malformed_rule", "INTERVAL must be a whole number >= 1")
     if name == "UNTIL":
         value = _utc_until(value.strip(), zone)
