@@ -85,7 +85,7 @@ JOBS = (
         "overdue_scanner",
         overdue_scanner.candidates,
         overdue_scanner.run_tick,
-        "ix_tasks_open_due_date",
+        "ix_tasks_open_not_overdue_due_date",
     ),
     Job(
         "recurring_tasks",

@@ -33,6 +33,18 @@ DEFAULT_SCHEDULES: dict[str, str] = {
     "cleanup": "17 3 * * *",
 }
 
+# The notification kind each job sends (contract section 3); None for jobs that send none.
+JOB_KINDS: dict[str, str | None] = {
+    "appointment_reminders": "appointment_reminder",
+    "daily_digest": "daily_digest",
+    "notes_reminders": "notes_reminder",
+    "task_due_reminders": "task_due",
+    "task_reminders": "task_reminder",
+    "overdue_scanner": "task_overdue",
+    "recurring_tasks": None,
+    "cleanup": None,
+}
+
 
 class Settings(BaseSettings):
     """The whole configuration; field names are the environment variables, upper-cased."""
@@ -61,6 +73,15 @@ class Settings(BaseSettings):
     batch_size: int = Field(200, ge=1, le=10_000)
     app_base_url: str = "http://localhost:3000"
     log_level: str = "INFO"
+    # A send later than this after its due instant counts as a catch-up send in /metrics.
+    catch_up_send_after_seconds: int = Field(120, ge=0)
+    # The cleanup job: how long finished ledger rows and job_runs are kept, how many rows one
+    # statement deletes, and how long past its last chance a pending slot waits before it is
+    # given up as failed ("window passed").
+    cleanup_retention_days: int = Field(30, ge=1, le=3650)
+    cleanup_job_runs_retention_days: int = Field(30, ge=1, le=3650)
+    cleanup_batch_size: int = Field(1000, ge=1, le=100_000)
+    cleanup_pending_margin_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
 
     job_appointment_reminders_enabled: bool = True
     job_appointment_reminders_schedule: str = DEFAULT_SCHEDULES["appointment_reminders"]

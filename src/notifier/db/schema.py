@@ -142,6 +142,12 @@ tasks = Table(
         "due_date",
         **_partial("completed = false AND deleted_at IS NULL"),
     ),
+    # The overdue scanner's candidates (migration 0003); its query spells the predicate alike.
+    Index(
+        "ix_tasks_open_not_overdue_due_date",
+        "due_date",
+        **_partial("completed = false AND deleted_at IS NULL AND status <> 'overdue'"),
+    ),
     Index(
         "ix_tasks_recurring_unprocessed",
         "completed_at",

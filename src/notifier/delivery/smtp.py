@@ -89,6 +89,18 @@ class SmtpPool:
         finally:
             self._idle.put_nowait(client)
 
+    async def verify(self) -> None:
+        """Connects as a send would (TLS, login) and says NOOP; for ``notifier check``.
+
+        Raises aiosmtplib's or the OS's exception unchanged, so the caller can say what failed.
+        """
+        client = await self._idle.get()
+        try:
+            await self._ready(client)
+            await client.noop()
+        finally:
+            self._idle.put_nowait(client)
+
     async def close(self) -> None:
         """Quits every connected client; idempotent."""
         while not self._idle.empty():

@@ -2,6 +2,8 @@
 
 Unhealthy (503) while Redis or the database is unreachable, or while an enabled job has not
 succeeded for three of its intervals (counted from the worker's start when it never has).
+Lag and the age of the oldest waiting notification are reported for people and dashboards,
+not judged: a backlog that matters shows up as a job that stops succeeding, or in the alerts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ class JobFacts:
     last_finished: datetime | None
     last_status: str | None
     last_success: datetime | None
+    # started_at - scheduled_for of the last scheduled (cron) tick: how late it began.
+    last_lag: timedelta | None = None
+    # When the oldest notification of the job's kind that is due and not sent fell due.
+    oldest_unsent: datetime | None = None
 
 
 def job_is_stale(job: JobFacts, now: datetime, worker_started: datetime) -> bool:
@@ -34,6 +40,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _seconds(value: timedelta | None) -> float | None:
+    return round(value.total_seconds(), 3) if value is not None else None
+
+
+def _age(now: datetime, since: datetime | None) -> float | None:
+    """Seconds since ``since``; never negative (a replay may claim a slot ahead of time)."""
+    return _seconds(max(now - since, timedelta(0))) if since is not None else None
+
+
 def job_entry(job: JobFacts, now: datetime, worker_started: datetime) -> dict[str, object]:
     return {
         "last_started": _iso(job.last_started),
@@ -42,6 +57,8 @@ def job_entry(job: JobFacts, now: datetime, worker_started: datetime) -> dict[st
         "last_success": _iso(job.last_success),
         "interval_seconds": int(job.interval.total_seconds()),
         "stale": job_is_stale(job, now, worker_started),
+        "lag_seconds": _seconds(job.last_lag),
+        "oldest_unsent_age_seconds": _age(now, job.oldest_unsent),
     }
 
 

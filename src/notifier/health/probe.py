@@ -1,21 +1,33 @@
-"""Gathers the facts ``/health`` reports: Redis, the database, each job's last ticks."""
+"""Gathers the facts ``/health`` reports: Redis, the database, each job's last ticks.
+
+Every query is index-bound, so ``/health`` stays cheap however large the tables grow: the
+per-job ones walk ``ix_job_runs_job_name_started_at`` backwards from the newest row, and
+the waiting-notification one reads only ``pending`` rows through the partial index
+``ix_reminders_sent_pending_lease`` (pending rows are in flight or retrying, and cleanup
+gives up the ones whose window passed, so they stay few).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 from arq.cron import next_cron
 from redis.asyncio import Redis
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.db.schema import job_runs
+from notifier.config import JOB_KINDS
+from notifier.db.schema import job_runs, reminders_sent
 from notifier.health.evaluate import JobFacts
+from notifier.rules.kind_horizons import kind_horizons
 from notifier.timemath.cron import parse_cron
 
 PROBE_TIMEOUT_SECONDS = 3.0
 QUEUE_KEY = "arq:queue"
+# arq's cron job ids hold this; ``notifier run`` ticks (maybe replays of the past) do not.
+CRON_RUN_MARK = "cron:"
 
 
 def cron_interval(expression: str, now: datetime) -> timedelta:
@@ -43,38 +55,60 @@ async def database_ok(engine: AsyncEngine) -> bool:
         return False
 
 
+async def _newest(conn: AsyncConnection, job: str, *where: Any) -> Any:
+    """The job's newest ``job_runs`` row matching ``where`` (a mapping), or None."""
+    stmt = (
+        select(job_runs)
+        .where(job_runs.c.job_name == job, *where)
+        .order_by(job_runs.c.started_at.desc())
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def oldest_unsent(conn: AsyncConnection) -> dict[str, datetime]:
+    """Per kind, when its oldest ``pending`` slot fell due (its first claim, if the slot is
+    not the due instant: see ``rules.kind_horizons``)."""
+    rs = reminders_sent.c
+    stmt = (
+        select(rs.kind, func.min(rs.slot), func.min(rs.created_at))
+        .where(rs.status == "pending")
+        .group_by(rs.kind)
+    )
+    horizons = kind_horizons(timedelta(0))
+    found = {}
+    for kind, slot, created in (await conn.execute(stmt)).all():
+        horizon = horizons.get(kind)
+        found[kind] = slot if horizon is not None and horizon.slot_is_due else created
+    return found
+
+
+async def _job_facts(
+    conn: AsyncConnection, job: str, expression: str, now: datetime, waiting: dict[str, datetime]
+) -> JobFacts:
+    last = await _newest(conn, job)
+    ok = await _newest(conn, job, job_runs.c.status == "succeeded")
+    cron = await _newest(conn, job, job_runs.c.run_id.contains(CRON_RUN_MARK))
+    kind = JOB_KINDS.get(job)
+    return JobFacts(
+        name=job,
+        interval=cron_interval(expression, now),
+        last_started=last["started_at"] if last else None,
+        last_finished=last["finished_at"] if last else None,
+        last_status=last["status"] if last else None,
+        last_success=ok["finished_at"] if ok else None,
+        last_lag=cron["started_at"] - cron["scheduled_for"] if cron else None,
+        oldest_unsent=waiting.get(kind) if kind else None,
+    )
+
+
 async def job_facts(
     engine: AsyncEngine, schedules: dict[str, str], now: datetime
 ) -> list[JobFacts]:
-    """The last tick and the last success of each enabled job (index: job_name, started_at)."""
-    facts = []
+    """The last tick, last success, lag and oldest waiting notification of each enabled job."""
     async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), engine.connect() as conn:
-        for job, expression in schedules.items():
-            base = select(job_runs).where(job_runs.c.job_name == job)
-            last = (
-                (await conn.execute(base.order_by(job_runs.c.started_at.desc()).limit(1)))
-                .mappings()
-                .first()
-            )
-            ok = (
-                (
-                    await conn.execute(
-                        base.where(job_runs.c.status == "succeeded")
-                        .order_by(job_runs.c.started_at.desc())
-                        .limit(1)
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            facts.append(
-                JobFacts(
-                    name=job,
-                    interval=cron_interval(expression, now),
-                    last_started=last["started_at"] if last else None,
-                    last_finished=last["finished_at"] if last else None,
-                    last_status=last["status"] if last else None,
-                    last_success=ok["finished_at"] if ok else None,
-                )
-            )
-    return facts
+        waiting = await oldest_unsent(conn)
+        return [
+            await _job_facts(conn, job, expression, now, waiting)
+            for job, expression in schedules.items()
+        ]

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.health.evaluate import health_body
-from notifier.health.probe import database_ok, job_facts, redis_depth
+from notifier.health.probe import cron_interval, database_ok, job_facts, redis_depth
 from notifier.observability.metrics import Metrics
 
 
@@ -30,8 +30,11 @@ class HealthContext:
     mode: str = "production"
 
 
+CONTEXT = web.AppKey("context", HealthContext)
+
+
 async def _health(request: web.Request) -> web.Response:
-    ctx: HealthContext = request.app["ctx"]
+    ctx: HealthContext = request.app[CONTEXT]
     now = ctx.clock()
     depth = await redis_depth(ctx.redis)
     db_ok = await database_ok(ctx.engine)
@@ -51,17 +54,25 @@ async def _health(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    ctx: HealthContext = request.app["ctx"]
+    ctx: HealthContext = request.app[CONTEXT]
     depth = await redis_depth(ctx.redis)
     if depth is not None:
         ctx.metrics.queue_depth.set(depth)
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+def _export_intervals(ctx: HealthContext) -> None:
+    """Each enabled job's interval as a gauge, so alert rules can say "three intervals"."""
+    now = ctx.clock()
+    for job, expression in ctx.schedules.items():
+        ctx.metrics.job_interval.labels(job).set(cron_interval(expression, now).total_seconds())
+
+
 async def start_health_server(ctx: HealthContext, host: str, port: int) -> web.AppRunner:
     """Starts serving; the caller keeps the runner and calls ``cleanup()`` at shutdown."""
+    _export_intervals(ctx)
     app = web.Application()
-    app["ctx"] = ctx
+    app[CONTEXT] = ctx
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
     runner = web.AppRunner(app, access_log=None)

@@ -8,6 +8,7 @@ from datetime import datetime
 from notifier.app import Services
 from notifier.services import (
     appointment_reminders,
+    cleanup,
     daily_digest,
     notes_reminders,
     overdue_scanner,
@@ -30,4 +31,5 @@ def tick_functions() -> dict[str, TickFunction]:
         "task_reminders": task_reminders.run_tick,
         "overdue_scanner": overdue_scanner.run_tick,
         "recurring_tasks": recurring_tasks.run_tick,
+        "cleanup": cleanup.run_tick,
     }

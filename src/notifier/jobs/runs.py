@@ -56,6 +56,7 @@ async def run_recorded(
     finally:
         services.metrics.tick_seconds.labels(job).observe(time.monotonic() - started)
         await _finish(services, row_id, counts, error)
+        services.metrics.ticks.labels(job, "failed" if error else "succeeded").inc()
         if error is None:
             services.metrics.last_success.labels(job).set(services.clock().timestamp())
         log.info("tick_finished", status="failed" if error else "succeeded", **counts.as_dict())

@@ -1,4 +1,8 @@
-"""Prometheus metrics on a registry of our own, created at startup (never at import)."""
+"""Prometheus metrics on a registry of our own, created at startup (never at import).
+
+Per-job series use the label ``job_name``, not ``job``: Prometheus attaches its own ``job``
+label to every scraped series and would rename ours to ``exported_job``.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,14 @@ class Metrics:
     registry: CollectorRegistry
     notifications: Counter
     tick_seconds: Histogram
+    ticks: Counter
     last_success: Gauge
+    job_interval: Gauge
     smtp_seconds: Histogram
     queue_depth: Gauge
+    catch_up_sends: Counter
+    missed_window: Counter
+    cleanup_rows: Counter
 
     def render(self) -> bytes:
         """The text exposition format for ``GET /metrics``."""
@@ -36,14 +45,26 @@ def make_metrics() -> Metrics:
         tick_seconds=Histogram(
             "notifier_tick_duration_seconds",
             "Wall time of one job tick.",
-            ["job"],
+            ["job_name"],
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300),
+            registry=registry,
+        ),
+        ticks=Counter(
+            "notifier_ticks",
+            "Job ticks run by this process, by job and final status (succeeded, failed).",
+            ["job_name", "status"],
             registry=registry,
         ),
         last_success=Gauge(
             "notifier_job_last_success_timestamp_seconds",
-            "Unix time at which the job last finished a tick successfully.",
-            ["job"],
+            "Unix time at which the job last finished a tick successfully in this process.",
+            ["job_name"],
+            registry=registry,
+        ),
+        job_interval=Gauge(
+            "notifier_job_interval_seconds",
+            "Seconds between two scheduled ticks of each enabled job (from its cron schedule).",
+            ["job_name"],
             registry=registry,
         ),
         smtp_seconds=Histogram(
@@ -54,5 +75,23 @@ def make_metrics() -> Metrics:
         ),
         queue_depth=Gauge(
             "notifier_queue_depth", "Jobs waiting in the arq queue.", registry=registry
+        ),
+        catch_up_sends=Counter(
+            "notifier_catch_up_sends",
+            "Emails sent later than CATCH_UP_SEND_AFTER_SECONDS after they were due, by kind.",
+            ["kind"],
+            registry=registry,
+        ),
+        missed_window=Counter(
+            "notifier_missed_window_drops",
+            "Slots given up unsent because their sending window had passed, by kind.",
+            ["kind"],
+            registry=registry,
+        ),
+        cleanup_rows=Counter(
+            "notifier_cleanup_rows",
+            "Rows the cleanup job deleted or expired, by table and action.",
+            ["table", "action"],
+            registry=registry,
         ),
     )

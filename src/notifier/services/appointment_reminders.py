@@ -61,14 +61,18 @@ async def candidate_ids(conn: AsyncConnection, window: Window, now: datetime) ->
     return list((await conn.execute(stmt)).scalars())
 
 
-def _fresh_rows_query(ids: Sequence[uuid.UUID], now: datetime) -> Any:
-    """Current state of the given appointments, joined to everything the email needs."""
+def row_query(ids: Sequence[uuid.UUID]) -> Any:
+    """The given appointments joined to everything the email and the send rules read.
+
+    Also used by ``notifier preview``, which shows the email whatever the switches say.
+    """
     a, u, s = appointments.c, users.c, notification_settings.c
     return (
         select(
             a.id,
             a.user_id,
             a.starts_at,
+            a.status,
             a.location,
             a.service_name,
             clients.c.full_name.label("client_name"),
@@ -82,14 +86,19 @@ def _fresh_rows_query(ids: Sequence[uuid.UUID], now: datetime) -> Any:
         .outerjoin(workspaces, workspaces.c.id == u.workspace_id)
         .outerjoin(notification_settings, s.user_id == u.id)
         .outerjoin(clients, clients.c.id == a.client_id)
-        .where(
-            a.id.in_(ids),
-            a.status == "scheduled",
-            a.starts_at > now,
-            u.is_active.is_(True),
-            func.coalesce(s.email_enabled, True).is_(True),
-            func.coalesce(s.appointment_reminders_enabled, True).is_(True),
-        )
+        .where(a.id.in_(ids))
+    )
+
+
+def _fresh_rows_query(ids: Sequence[uuid.UUID], now: datetime) -> Any:
+    """Current state of the given appointments, if a reminder may still be sent for them."""
+    a, u, s = appointments.c, users.c, notification_settings.c
+    return row_query(ids).where(
+        a.status == "scheduled",
+        a.starts_at > now,
+        u.is_active.is_(True),
+        func.coalesce(s.email_enabled, True).is_(True),
+        func.coalesce(s.appointment_reminders_enabled, True).is_(True),
     )
 
 
@@ -151,17 +160,22 @@ def _delivery(
     row: Any, key: SlotKey, now: datetime, catch_up: timedelta, base_url: str
 ) -> Delivery:
     zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
-    facts = AppointmentFacts(
+    return Delivery(
+        key=key,
+        to_addr=check_address(row["email"]),
+        context=reminder_context(appointment_facts(row), zone, now, base_url),
+        expires_at=min(key.slot + catch_up, row["starts_at"]),
+        due_at=key.slot,
+    )
+
+
+def appointment_facts(row: Any) -> AppointmentFacts:
+    """The values of one ``row_query`` row that the email shows."""
+    return AppointmentFacts(
         appointment_id=str(row["id"]),
         starts_at=row["starts_at"],
         client_name=row["client_name"],
         service_name=row["service_name"],
         location=row["location"],
         user_name=row["user_name"],
-    )
-    return Delivery(
-        key=key,
-        to_addr=check_address(row["email"]),
-        context=reminder_context(facts, zone, now, base_url),
-        expires_at=min(key.slot + catch_up, row["starts_at"]),
     )

@@ -8,6 +8,7 @@ never-lost rules live in one place.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,10 @@ from notifier.delivery.smtp import SendError
 from notifier.services.counts import TickCounts
 
 log = structlog.get_logger("notifier.dispatch")
+# The suffix of every reason for a slot given up because its sending window passed; such
+# outcomes count in ``notifier_missed_window_drops_total`` whoever records them.
+WINDOW_PASSED = "window passed"
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,10 @@ class Delivery:
 
     ``after_sent`` runs in the transaction that marks the slot ``sent`` (e.g. setting
     ``task_reminders.sent``), so the two changes land together or not at all.
+
+    ``due_at`` is the instant the email fell due, for the kinds sent inside a window after it;
+    a send later than ``CATCH_UP_SEND_AFTER_SECONDS`` after it counts as a catch-up send. None
+    for the kinds that follow the state of a task instead (``task_due``, ``task_overdue``).
     """
 
     key: SlotKey
@@ -43,6 +52,7 @@ class Delivery:
     after_sent: Callable[[AsyncConnection], Awaitable[None]] | None = field(
         default=None, hash=False, compare=False
     )
+    due_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,20 @@ class TickTime:
 
     def remaining(self, expires_at: datetime) -> float:
         return (expires_at - self.instant).total_seconds() - (time.monotonic() - self.started)
+
+    def current(self) -> datetime:
+        """Now on the tick's timeline: its instant plus the real time spent since it began."""
+        return self.instant + timedelta(seconds=time.monotonic() - self.started)
+
+
+def missed_window(reason: str | None) -> bool:
+    """Whether a recorded reason says the slot was given up because its window passed."""
+    return bool(reason) and str(reason).endswith(WINDOW_PASSED)
+
+
+def loggable(reason: str | None) -> str | None:
+    """A reason fit for the logs: quoted values (a bad zone name, say) are data, so they go."""
+    return _QUOTED.sub("<value>", reason) if reason else reason
 
 
 async def dispatch(
@@ -107,6 +131,8 @@ async def _release(services: Services, deliveries: Sequence[Delivery]) -> None:
 def _count_outcomes(services: Services, counts: TickCounts, outcomes: Sequence[Outcome]) -> None:
     for outcome in outcomes:
         services.metrics.notifications.labels(outcome.key.kind, outcome.status).inc()
+        if missed_window(outcome.reason):
+            services.metrics.missed_window.labels(outcome.key.kind).inc()
         if outcome.status == "failed":
             counts.failed += 1
             log.warning(
@@ -114,7 +140,7 @@ def _count_outcomes(services: Services, counts: TickCounts, outcomes: Sequence[O
                 kind=outcome.key.kind,
                 entity_id=str(outcome.key.entity_id),
                 user_id=str(outcome.key.user_id),
-                reason=outcome.reason,
+                reason=loggable(outcome.reason),
             )
         else:
             counts.skipped += 1
@@ -143,12 +169,24 @@ async def _deliver(
             attempts = await _send(services, delivery, data, tick.remaining(delivery.expires_at))
         except SendError as err:
             final = err.permanent or tick.remaining(delivery.expires_at) <= 0
-            reason = err.reason if err.permanent or not final else f"{err.reason}; window passed"
+            reason = err.reason if err.permanent or not final else f"{err.reason}; {WINDOW_PASSED}"
+            if missed_window(reason):
+                services.metrics.missed_window.labels(key.kind).inc()
             return await _finish(
                 services, key, "failed" if final else "pending", reason, err.attempts
             )
         await _mark_sent(services, delivery, message_id, attempts)
+    _count_lateness(services, delivery, tick)
     return "sent"
+
+
+def _count_lateness(services: Services, delivery: Delivery, tick: TickTime) -> None:
+    """A send well after its due instant is a catch-up: a worker was down or ticks ran late."""
+    if delivery.due_at is None:
+        return
+    late = tick.current() - delivery.due_at
+    if late > timedelta(seconds=services.settings.catch_up_send_after_seconds):
+        services.metrics.catch_up_sends.labels(delivery.key.kind).inc()
 
 
 async def _send(services: Services, delivery: Delivery, data: bytes, budget: float) -> int:

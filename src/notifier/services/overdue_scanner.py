@@ -15,9 +15,9 @@ A task re-dated after it became overdue keeps ``status = 'overdue'`` and gets no
 overdue email unless the host sets its status back to ``open``; then its new ``due_date`` is a
 new slot.
 
-Candidates come from the partial index ``ix_tasks_open_due_date`` (``due_date < now``), with
-``status <> 'overdue'`` read from the rows it returns: the scan grows with open tasks already
-past due, not with the table.
+Candidates come from the partial index ``ix_tasks_open_not_overdue_due_date`` (open tasks not
+yet marked overdue, by ``due_date``; migration 0003): the scan grows with the tasks newly past
+due, not with the open tasks already marked nor with the table.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, literal_column, select, update
 
 from notifier.app import Services
 from notifier.db.schema import tasks
@@ -59,7 +59,9 @@ async def run_tick(services: Services, now: datetime) -> TickCounts:
 
 def _newly_overdue(now: datetime) -> list[Any]:
     t = tasks.c
-    return [open_task(), t.due_date < now, t.status != OVERDUE]
+    # ``'overdue'`` inline, not a parameter: the partial index's predicate, which PostgreSQL
+    # can then prove for prepared (generic) plans too.
+    return [open_task(), t.due_date < now, t.status != literal_column(f"'{OVERDUE}'")]
 
 
 def candidates(now: datetime) -> Select[Any]:

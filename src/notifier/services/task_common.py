@@ -137,6 +137,7 @@ def plan_row(
     base_url: str,
     expires_at: datetime,
     after_sent: AfterSent | None = None,
+    due_at: datetime | None = None,
 ) -> None:
     """One fresh row becomes a delivery, or a recorded outcome; bad data costs this row only."""
     reason = ineligible(row)
@@ -150,7 +151,7 @@ def plan_row(
         plan.outcomes.append(Outcome(key, "failed", str(exc)))
         return
     context = task_context(task_facts(row), zone, now, base_url)
-    plan.deliveries.append(Delivery(key, to_addr, context, expires_at, after_sent))
+    plan.deliveries.append(Delivery(key, to_addr, context, expires_at, after_sent, due_at))
 
 
 async def fetch_ids(services: Services, stmt: Select[Any]) -> list[uuid.UUID]:

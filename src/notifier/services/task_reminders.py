@@ -33,7 +33,7 @@ from notifier.app import Clock, Services
 from notifier.db.schema import task_reminders, tasks
 from notifier.delivery.ledger import SlotKey
 from notifier.services.counts import TickCounts
-from notifier.services.dispatch import dispatch
+from notifier.services.dispatch import WINDOW_PASSED, dispatch
 from notifier.services.task_common import (
     AfterSent,
     Plan,
@@ -97,7 +97,7 @@ def not_sendable(row: Any, now: datetime) -> str | None:
     if row["task_id"] is None or row["completed"] or row["deleted_at"] is not None:
         return "task is completed or deleted"
     if now - row["remind_at"] > MAX_LATENESS:
-        return "more than 24 hours late"
+        return f"more than 24 hours late; {WINDOW_PASSED}"
     return None
 
 
@@ -131,5 +131,6 @@ async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -
             base_url=services.settings.app_base_url,
             expires_at=row["remind_at"] + MAX_LATENESS,
             after_sent=mark_sent(row["reminder_id"], services.clock),
+            due_at=row["remind_at"],
         )
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)

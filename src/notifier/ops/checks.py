@@ -1,0 +1,246 @@
+"""``notifier check``: the configuration, then PostgreSQL, Redis and SMTP, each said plainly.
+
+Each check returns one line: ``ok``, ``warn`` (works, but not as production wants it) or
+``FAIL``. Secrets never appear: locations are printed as host, port and database only, and
+every message is scrubbed of the configured passwords before it is shown, since drivers
+sometimes echo a URL or a server's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from pydantic import SecretStr
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
+
+from notifier.app import smtp_options
+from notifier.config import JOB_NAMES, Settings
+from notifier.db.engine import make_engine
+from notifier.db.migrate import alembic_config
+from notifier.delivery.smtp import SmtpPool
+from notifier.timemath.cron import longest_gap, parse_cron
+
+CHECK_TIMEOUT_SECONDS = 10.0
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+# Jobs whose notifications are lost when ticks are further apart than their window.
+WINDOWED_JOBS = ("appointment_reminders", "daily_digest", "notes_reminders")
+TASK_REMINDER_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of the report."""
+
+    name: str
+    status: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.status:<4}  {self.name:<13}  {self.detail}"
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value the configuration holds, to be scrubbed from any message."""
+    found = [_url_password(settings.database_url), _url_password(settings.redis_url)]
+    if settings.smtp_password is not None:
+        found.append(settings.smtp_password.get_secret_value())
+    return [s for s in found if s]
+
+
+def _url_password(url: SecretStr) -> str | None:
+    try:
+        return urlsplit(url.get_secret_value()).password
+    except ValueError:  # not a URL at all: the connection check will say so
+        return None
+
+
+def scrub(message: str, secrets: Iterable[str]) -> str:
+    """``message`` with every secret replaced by ``***``."""
+    for secret in secrets:
+        message = message.replace(secret, "***")
+    return message
+
+
+def describe_error(exc: BaseException, secrets: Iterable[str]) -> str:
+    """``TypeName: first line of the message``, scrubbed."""
+    first = str(exc).strip().split("\n", 1)[0][:300]
+    text_ = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return scrub(text_, secrets)
+
+
+def config_problems(settings: Settings, now: datetime) -> tuple[list[str], list[str]]:
+    """``(failures, warnings)`` the settings' own validation cannot see."""
+    failures, warnings = [], []
+    if bool(settings.smtp_username) != (settings.smtp_password is not None):
+        failures.append("set both SMTP_USERNAME and SMTP_PASSWORD, or neither")
+    if settings.smtp_tls and settings.smtp_starttls:
+        failures.append("set only one of SMTP_TLS and SMTP_STARTTLS")
+    failures += list(schedule_problems(settings, now))
+    if not any(settings.job_enabled(job) for job in JOB_NAMES):
+        warnings.append("every job is disabled (JOB_<NAME>_ENABLED): this worker sends nothing")
+    if not settings.app_base_url.startswith(("https://", "http://")):
+        warnings.append("APP_BASE_URL should start with https:// (links in emails)")
+    return failures, warnings
+
+
+def schedule_problems(settings: Settings, now: datetime) -> Iterable[str]:
+    """Enabled windowed jobs whose ticks are further apart than the window they own."""
+    windows = dict.fromkeys(WINDOWED_JOBS, timedelta(minutes=settings.catch_up_minutes))
+    windows["task_reminders"] = TASK_REMINDER_WINDOW
+    for job, window in windows.items():
+        if not settings.job_enabled(job):
+            continue
+        gap = longest_gap(parse_cron(settings.job_schedule(job)), now)
+        if gap > window:
+            yield (
+                f"JOB_{job.upper()}_SCHEDULE leaves {_minutes(gap)} between ticks but a tick "
+                f"only sends what fell due in the last {_minutes(window)}: raise "
+                "CATCH_UP_MINUTES or run the job more often"
+            )
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{int(delta.total_seconds() // 60)} min"
+
+
+def check_configuration(settings: Settings, now: datetime) -> CheckResult:
+    failures, warnings = config_problems(settings, now)
+    enabled = sum(settings.job_enabled(job) for job in JOB_NAMES)
+    if failures:
+        return CheckResult("configuration", FAIL, "; ".join(failures))
+    summary = (
+        f"{enabled} of {len(JOB_NAMES)} jobs enabled, catch-up {settings.catch_up_minutes} min"
+    )
+    if warnings:
+        return CheckResult("configuration", WARN, "; ".join([*warnings, summary]))
+    return CheckResult("configuration", OK, summary)
+
+
+def database_location(settings: Settings) -> str:
+    url = make_url(settings.async_database_url())
+    if url.drivername.startswith("sqlite"):
+        return f"sqlite file {url.database}"
+    return f"{url.host}:{url.port or 5432}/{url.database}"
+
+
+def _revisions(connection: Connection, settings: Settings) -> tuple[set[str], set[str]]:
+    current = set(MigrationContext.configure(connection).get_current_heads())
+    url = settings.database_url.get_secret_value()
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    return current, heads
+
+
+async def check_database(settings: Settings) -> CheckResult:
+    """Connects, runs a query, and compares the schema's revision with this version's head."""
+    engine = make_engine(settings.async_database_url(), pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            current, heads = await conn.run_sync(_revisions, settings)
+    finally:
+        await engine.dispose()
+    where = database_location(settings)
+    if current != heads:
+        found = f"schema at {', '.join(sorted(current))}" if current else "no notifier schema"
+        wanted = wanted_of(heads)
+        detail = f"{where}: {found}, this version needs {wanted}: run notifier migrate"
+        return CheckResult("postgresql", FAIL, detail)
+    return CheckResult("postgresql", OK, f"{where}: reachable, schema at head ({wanted_of(heads)})")
+
+
+def wanted_of(heads: set[str]) -> str:
+    return ", ".join(sorted(heads))
+
+
+def redis_location(settings: Settings) -> str:
+    parts = urlsplit(settings.redis_url.get_secret_value())
+    return f"{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+async def check_redis(settings: Settings) -> CheckResult:
+    """PING, then the persistence and eviction settings arq's queue wants (when readable)."""
+    client: Redis = Redis.from_url(
+        settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5
+    )
+    try:
+        await client.ping()
+        advice = await _redis_advice(client)
+    finally:
+        await client.aclose()
+    where = redis_location(settings)
+    if advice:
+        return CheckResult("redis", WARN, f"{where}: reachable; " + "; ".join(advice))
+    return CheckResult("redis", OK, f"{where}: reachable")
+
+
+async def _redis_advice(client: Redis) -> list[str]:
+    try:
+        config: dict[Any, Any] = await client.config_get("maxmemory-policy")
+        config.update(await client.config_get("appendonly"))
+    except Exception:  # managed Redis often refuses CONFIG: nothing to advise then
+        return []
+    advice = []
+    policy = _text(config.get(b"maxmemory-policy", config.get("maxmemory-policy")))
+    if policy and policy != "noeviction":
+        advice.append(f"maxmemory-policy is {policy}, want noeviction (queued jobs may be evicted)")
+    if _text(config.get(b"appendonly", config.get("appendonly"))) == "no":
+        advice.append("appendonly is off: queued jobs are lost when Redis restarts")
+    return advice
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def smtp_location(settings: Settings) -> str:
+    security = "TLS" if settings.smtp_tls else "STARTTLS" if settings.smtp_starttls else "plain"
+    login = "with login" if settings.smtp_username else "no login"
+    return f"{settings.smtp_host}:{settings.smtp_port} ({security}, {login})"
+
+
+async def check_smtp(settings: Settings) -> CheckResult:
+    """Connects, upgrades to TLS and logs in exactly as a send would, then says NOOP."""
+    pool = SmtpPool(smtp_options(settings.model_copy(update={"smtp_pool_size": 1})))
+    try:
+        await pool.verify()
+    finally:
+        await pool.close()
+    return CheckResult("smtp", OK, f"{smtp_location(settings)}: connected")
+
+
+Probe = Callable[[Settings], Awaitable[CheckResult]]
+PROBES: tuple[tuple[str, Probe, Callable[[Settings], str]], ...] = (
+    ("postgresql", check_database, database_location),
+    ("redis", check_redis, redis_location),
+    ("smtp", check_smtp, smtp_location),
+)
+
+
+async def run_probe(name: str, probe: Probe, where: str, settings: Settings) -> CheckResult:
+    """One connection check with a deadline; any failure becomes a plain, scrubbed line."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            return await probe(settings)
+    except TimeoutError:
+        return CheckResult(name, FAIL, f"{where}: no answer within {CHECK_TIMEOUT_SECONDS:g} s")
+    except Exception as exc:  # the point is to report whatever went wrong
+        return CheckResult(name, FAIL, f"{where}: {describe_error(exc, secrets_of(settings))}")
+
+
+async def run_checks(settings: Settings, now: datetime) -> list[CheckResult]:
+    """Every check, in a fixed order."""
+    results = [check_configuration(settings, now)]
+    for name, probe, where in PROBES:
+        results.append(
+            await run_probe(name, probe, scrub(where(settings), secrets_of(settings)), settings)
+        )
+    return results

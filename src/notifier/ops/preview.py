@@ -1,0 +1,311 @@
+"""``notifier preview``: the email one kind would send a user, rendered and never sent.
+
+Built from the same pieces as the real send, so the preview cannot drift from it: each kind's
+row query and context builder (``services.appointment_reminders.row_query``, the digest's and
+notes reminder's own ``prepare`` steps, ``services.task_common``'s task rows), then the
+kind's templates. Nothing is claimed, sent or recorded. The email is rendered as if sent at
+``--at``; whatever would stop the real send (a switch, a cancelled appointment, a task done)
+is reported as a note, and the content is still shown when it can be built.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from jinja2 import Environment
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from notifier.config import JOB_KINDS, Settings
+from notifier.content.appointment_reminder import reminder_context
+from notifier.content.mime import BadAddressError, check_address
+from notifier.content.render import RenderedContent, render
+from notifier.content.task_notification import task_context
+from notifier.db.schema import appointments, task_reminders, tasks
+from notifier.delivery.ledger import SlotKey
+from notifier.ops.users import User, load_user
+from notifier.rules.local_time_slots import DueSlot, is_weekend, slot_instant
+from notifier.rules.upcoming import Recipient
+from notifier.services import appointment_reminders, daily_digest, notes_reminders
+from notifier.services import task_reminders as task_reminder_service
+from notifier.services.local_time import DueUser, Prepare, TickContext
+from notifier.services.local_time import Plan as LocalTimePlan
+from notifier.services.task_common import (
+    ineligible,
+    join_recipient,
+    open_task,
+    recipient_columns,
+    task_columns,
+    task_facts,
+)
+from notifier.timemath.windows import Window
+from notifier.timemath.zones import get_zone, local_date, local_to_utc
+
+KINDS: tuple[str, ...] = tuple(kind for kind in JOB_KINDS.values() if kind is not None)
+TASK_DUE_HORIZON = timedelta(hours=24)
+
+
+class NothingToPreviewError(LookupError):
+    """No email can be built: no such row, or the kind would send nothing at all."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to preview: a kind, a user, an instant, and optionally the row to use."""
+
+    kind: str
+    user_id: uuid.UUID
+    at: datetime
+    entity_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A kind's template context for one row, and why the real send would not happen."""
+
+    entity_id: uuid.UUID
+    context: Mapping[str, object]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The rendered email."""
+
+    kind: str
+    entity_id: uuid.UUID
+    to_addr: str | None
+    content: RenderedContent
+    notes: list[str]
+
+
+async def build_preview(
+    engine: AsyncEngine, templates: Environment, settings: Settings, request: Request
+) -> Preview:
+    """Loads the rows, builds the kind's context and renders its three templates."""
+    async with engine.connect() as conn:
+        user = await load_user(conn, request.user_id)
+        draft = await _BUILDERS[request.kind](conn, settings, user, request)
+    notes = user_notes(user, request.kind) + draft.notes
+    content = render(templates, request.kind, draft.context)
+    return Preview(request.kind, draft.entity_id, user.email, content, notes)
+
+
+_SWITCHES: dict[str, Callable[[Recipient], bool]] = {
+    "appointment_reminder": lambda r: r.appointment_reminders_enabled,
+    "daily_digest": lambda r: r.digest_enabled,
+    "notes_reminder": lambda r: r.notes_reminder_enabled,
+    "task_due": lambda r: r.task_reminders_enabled,
+    "task_reminder": lambda r: r.task_reminders_enabled,
+    "task_overdue": lambda r: r.task_reminders_enabled,
+}
+
+
+def user_notes(user: User, kind: str) -> list[str]:
+    """Why this user would get no email of ``kind`` at all, if so."""
+    r = user.recipient
+    notes = []
+    if not r.is_active:
+        notes.append("the user is inactive: nothing is sent")
+    if not r.email_enabled:
+        notes.append("the user switched email notifications off: nothing is sent")
+    if not _SWITCHES[kind](r):
+        notes.append(f"{kind} is switched off in the user's settings: nothing is sent")
+    try:
+        check_address(user.email)
+    except BadAddressError as exc:
+        notes.append(f"{exc}: the send would be recorded failed")
+    return notes
+
+
+async def _first(conn: AsyncConnection, stmt: Select[Any], missing: str) -> uuid.UUID:
+    """The first id the statement returns, or a plain error naming what is missing."""
+    found = (await conn.execute(stmt.limit(1))).scalar()
+    if found is None:
+        raise NothingToPreviewError(missing)
+    return uuid.UUID(str(found))
+
+
+async def _one(conn: AsyncConnection, stmt: Select[Any], what: str, user: User) -> Any:
+    """The one row of ``stmt``, which must belong to ``user``."""
+    row = (await conn.execute(stmt)).mappings().first()
+    if row is None:
+        raise NothingToPreviewError(f"no {what} with that id")
+    if row["user_id"] != user.recipient.user_id:
+        raise NothingToPreviewError(f"that {what} belongs to another user")
+    return row
+
+
+async def _appointment(
+    conn: AsyncConnection, settings: Settings, user: User, request: Request
+) -> Draft:
+    a = appointments.c
+    entity = request.entity_id or await _first(
+        conn,
+        select(a.id)
+        .where(a.user_id == user.recipient.user_id, a.status == "scheduled")
+        .where(a.starts_at > request.at)
+        .order_by(a.starts_at),
+        "the user has no scheduled appointment after that instant (give --entity)",
+    )
+    row = await _one(conn, appointment_reminders.row_query([entity]), "appointment", user)
+    facts = appointment_reminders.appointment_facts(row)
+    context = reminder_context(facts, get_zone(user.zone_name), request.at, settings.app_base_url)
+    notes = []
+    if row["status"] != "scheduled":
+        notes.append(f"the appointment is {row['status']}: nothing is sent")
+    if row["starts_at"] <= request.at:
+        notes.append("the appointment has started by then: nothing is sent")
+    return Draft(entity, context, notes)
+
+
+async def _local_day(
+    conn: AsyncConnection,
+    settings: Settings,
+    user: User,
+    request: Request,
+    spec: tuple[str, time, bool, Prepare],
+) -> Draft:
+    """The digest or notes reminder of the user's local date at ``--at``, via its ``prepare``."""
+    kind, at_time, skip_weekends, prepare = spec
+    zone = get_zone(user.zone_name)
+    day = local_date(request.at, zone)
+    due = local_to_utc(day, at_time, zone)
+    if due is None:
+        raise NothingToPreviewError(f"{day} does not exist in {user.zone_name}: nothing is due")
+    uid = user.recipient.user_id
+    item = DueUser(
+        SlotKey(kind, uid, uid, slot_instant(day)),
+        DueSlot(day, due),
+        zone,
+        user.email or "",
+        user.full_name,
+        user.workspace_id,
+    )
+    catch_up = timedelta(minutes=settings.catch_up_minutes)
+    plan = LocalTimePlan()
+    await prepare(
+        conn,
+        [item],
+        TickContext(Window(due - catch_up, due), catch_up, settings.app_base_url),
+        plan,
+    )
+    if not plan.deliveries:
+        reasons = "; ".join(o.reason or o.status for o in plan.outcomes) or "nothing is due"
+        raise NothingToPreviewError(f"no {kind} for {day}: {reasons} (nothing is sent)")
+    notes = (
+        ["that date is a weekend: digests are skipped"] if skip_weekends and is_weekend(day) else []
+    )
+    return Draft(uid, plan.deliveries[0].context, notes)
+
+
+async def _digest(conn: AsyncConnection, settings: Settings, user: User, request: Request) -> Draft:
+    r = user.recipient
+    spec = ("daily_digest", r.digest_time, r.digest_skip_weekends, daily_digest.prepare)
+    return await _local_day(conn, settings, user, request, spec)
+
+
+async def _notes(conn: AsyncConnection, settings: Settings, user: User, request: Request) -> Draft:
+    r = user.recipient
+    spec = ("notes_reminder", r.notes_reminder_time, False, notes_reminders.prepare)
+    return await _local_day(conn, settings, user, request, spec)
+
+
+def _task_row_query(task_id: uuid.UUID) -> Select[Any]:
+    """A task with its recipient, as the task kinds read it."""
+    t = tasks.c
+    stmt = select(*task_columns(), t.user_id, t.status, *recipient_columns()).select_from(tasks)
+    return join_recipient(stmt.where(t.id == task_id), t.user_id)
+
+
+def _task_draft(row: Any, user: User, request: Request, settings: Settings) -> Draft:
+    zone = get_zone(user.zone_name)
+    context = task_context(task_facts(row), zone, request.at, settings.app_base_url)
+    notes = []
+    if row["completed"] or row["deleted_at"] is not None:
+        notes.append("the task is completed or deleted: nothing is sent")
+    reason = ineligible(row)
+    if reason:
+        notes.append(f"{reason}: recorded skipped, nothing is sent")
+    return Draft(row["task_id"], context, notes)
+
+
+async def _task_due(
+    conn: AsyncConnection, settings: Settings, user: User, request: Request
+) -> Draft:
+    t = tasks.c
+    entity = request.entity_id or await _first(
+        conn,
+        select(t.id)
+        .where(t.user_id == user.recipient.user_id, open_task(), t.due_date > request.at)
+        .order_by(t.due_date),
+        "the user has no open task due after that instant (give --entity)",
+    )
+    row = await _one(conn, _task_row_query(entity), "task", user)
+    draft = _task_draft(row, user, request, settings)
+    due = row["due_date"]
+    if due is None or not request.at < due <= request.at + TASK_DUE_HORIZON:
+        draft.notes.append(
+            "the task is not due within 24 hours of that instant: no task_due email then"
+        )
+    return draft
+
+
+async def _task_overdue(
+    conn: AsyncConnection, settings: Settings, user: User, request: Request
+) -> Draft:
+    t = tasks.c
+    entity = request.entity_id or await _first(
+        conn,
+        select(t.id)
+        .where(t.user_id == user.recipient.user_id, open_task(), t.due_date < request.at)
+        .order_by(t.due_date.desc()),
+        "the user has no open task past due at that instant (give --entity)",
+    )
+    row = await _one(conn, _task_row_query(entity), "task", user)
+    draft = _task_draft(row, user, request, settings)
+    if row["status"] == "overdue":
+        draft.notes.append("the task is already marked overdue: no second notice")
+    if row["due_date"] is None or row["due_date"] >= request.at:
+        draft.notes.append("the task is not past due at that instant")
+    return draft
+
+
+async def _task_reminder(
+    conn: AsyncConnection, settings: Settings, user: User, request: Request
+) -> Draft:
+    r = task_reminders.c
+    entity = request.entity_id or await _first(
+        conn,
+        select(r.id)
+        .where(r.user_id == user.recipient.user_id, r.sent == False, r.channel == "email")  # noqa: E712
+        .where(r.remind_at > request.at - task_reminder_service.MAX_LATENESS)
+        .order_by(r.remind_at),
+        "the user has no unsent task reminder from 24 hours before that instant on (give --entity)",
+    )
+    query = task_reminder_service.fresh_rows([entity])
+    row = await _one(conn, query, "unsent task reminder", user)
+    zone = get_zone(user.zone_name)
+    context = task_context(task_facts(row), zone, request.at, settings.app_base_url)
+    notes = []
+    for reason in (task_reminder_service.not_sendable(row, request.at), ineligible(row)):
+        if reason:
+            notes.append(f"{reason}: recorded skipped, nothing is sent")
+    if row["remind_at"] > request.at:
+        notes.append("the reminder is not due yet at that instant")
+    return Draft(entity, context, notes)
+
+
+Builder = Callable[[AsyncConnection, Settings, User, Request], Awaitable[Draft]]
+_BUILDERS: dict[str, Builder] = {
+    "appointment_reminder": _appointment,
+    "daily_digest": _digest,
+    "notes_reminder": _notes,
+    "task_due": _task_due,
+    "task_reminder": _task_reminder,
+    "task_overdue": _task_overdue,
+}

@@ -1,0 +1,325 @@
+"""What one user will be sent in a time span, and when: the dry run behind ``notifier upcoming``.
+
+Pure: the caller reads the rows (``ops.upcoming``); each kind is then planned with the same
+rules its job applies, so the answer cannot drift from what the worker does:
+
+* ``appointment_reminder``: ``rules.appointment_reminders`` (offsets are elapsed time);
+* ``daily_digest`` and ``notes_reminder``: ``rules.local_time_slots.due_slots`` (the local
+  wall time, with the contract's gap and fold rules);
+* ``task_due``: the first tick that sees the due date within 24 hours;
+* ``task_reminder``: ``remind_at``, however late up to 24 hours;
+* ``task_overdue``: the first tick after the due date.
+
+An item is due at ``due`` and goes out at ``send_at``: the first tick of its job's schedule at
+or after that (``timemath.cron.first_firing``). The span starts a catch-up window before
+``now``, so something due a moment ago and not yet recorded shows as going out at the next
+tick. Slots already recorded (sent, skipped or failed) are left out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, tzinfo
+
+from notifier.rules.appointment_reminders import BadOffsetsError, due_offsets, parse_offsets
+from notifier.rules.local_time_slots import due_slots, slot_instant
+from notifier.timemath.cron import CronSpec, first_firing
+from notifier.timemath.windows import Window
+
+TASK_DUE_HORIZON = timedelta(hours=24)
+TASK_REMINDER_LIMIT = timedelta(hours=24)
+ONE_MICROSECOND = timedelta(microseconds=1)
+SlotId = tuple[str, uuid.UUID, datetime]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One user's effective zone and switches, the contract's defaults filled in."""
+
+    user_id: uuid.UUID
+    zone: tzinfo
+    is_active: bool = True
+    email_enabled: bool = True
+    appointment_reminders_enabled: bool = True
+    appointment_minutes: object = None
+    digest_enabled: bool = False
+    digest_time: time = time(7, 0)
+    digest_skip_weekends: bool = False
+    notes_reminder_enabled: bool = False
+    notes_reminder_time: time = time(18, 0)
+    task_reminders_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class TaskFact:
+    """An open task of the user."""
+
+    task_id: uuid.UUID
+    due_date: datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class ReminderFact:
+    """An unsent email ``task_reminders`` row of an open task of the user."""
+
+    reminder_id: uuid.UUID
+    remind_at: datetime
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the plan reads, loaded by the caller."""
+
+    recipient: Recipient
+    appointments: Sequence[tuple[uuid.UUID, datetime]] = ()  # scheduled: (id, starts_at)
+    tasks: Sequence[TaskFact] = ()
+    reminders: Sequence[ReminderFact] = ()
+    draft_count: int = 0
+    recorded: frozenset[SlotId] = frozenset()
+
+
+@dataclass(frozen=True, order=True)
+class Item:
+    """One email that will go out."""
+
+    send_at: datetime
+    due: datetime
+    kind: str
+    entity_id: uuid.UUID
+    slot: datetime = field(compare=False)  # the ledger's slot of this email
+    note: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Span:
+    """The question: from ``now`` for ``length``, with the worker's settings."""
+
+    now: datetime
+    length: timedelta
+    catch_up: timedelta
+    schedules: Mapping[str, CronSpec]  # enabled jobs only
+
+    @property
+    def end(self) -> datetime:
+        return self.now + self.length
+
+    @property
+    def window(self) -> Window:
+        """Due instants that can still go out: from a catch-up window ago to the end."""
+        return Window(self.now - self.catch_up, self.end)
+
+
+@dataclass
+class Plan:
+    """The items, oldest first, and why some kinds send nothing."""
+
+    items: list[Item] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+JOB_OF_KIND = {
+    "appointment_reminder": "appointment_reminders",
+    "daily_digest": "daily_digest",
+    "notes_reminder": "notes_reminders",
+    "task_due": "task_due_reminders",
+    "task_reminder": "task_reminders",
+    "task_overdue": "overdue_scanner",
+}
+
+
+def plan(facts: Facts, span: Span) -> Plan:
+    """Every email the user is due to get in the span, and notes on kinds that send none."""
+    result = Plan()
+    reason = _user_blocked(facts.recipient)
+    if reason:
+        result.notes.append(f"nothing is sent: {reason}")
+        return result
+    for kind, candidates in _candidates(facts, span, result.notes):
+        _keep(result, kind, candidates, facts, span)
+    result.items.sort()
+    return result
+
+
+def _user_blocked(recipient: Recipient) -> str | None:
+    if not recipient.is_active:
+        return "the user is inactive"
+    if not recipient.email_enabled:
+        return "the user switched email notifications off"
+    return None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An email one kind's rules would send: due at ``due``, by a tick no later than
+    ``latest`` (None: no limit), for the ledger slot ``(entity, slot)``."""
+
+    due: datetime
+    entity: uuid.UUID
+    slot: datetime
+    note: str
+    latest: datetime | None = None
+
+
+def _candidates(
+    facts: Facts, span: Span, notes: list[str]
+) -> Iterator[tuple[str, list[Candidate]]]:
+    """Each kind the user has switched on, with its candidate emails."""
+    r = facts.recipient
+    switched = {
+        "appointment_reminder": r.appointment_reminders_enabled,
+        "daily_digest": r.digest_enabled,
+        "notes_reminder": r.notes_reminder_enabled,
+        "task_due": r.task_reminders_enabled,
+        "task_reminder": r.task_reminders_enabled,
+        "task_overdue": r.task_reminders_enabled,
+    }
+    for kind, on in switched.items():
+        if not on:
+            notes.append(f"{kind}: switched off in this user's settings")
+        elif JOB_OF_KIND[kind] not in span.schedules:
+            notes.append(f"{kind}: the {JOB_OF_KIND[kind]} job is disabled on this worker")
+        else:
+            yield kind, list(_PLANNERS[kind](facts, span, notes))
+
+
+def _keep(result: Plan, kind: str, candidates: list[Candidate], facts: Facts, span: Span) -> None:
+    """Candidates not yet recorded whose job's tick comes within the span and in time."""
+    spec = span.schedules[JOB_OF_KIND[kind]]
+    for c in candidates:
+        if (kind, c.entity, c.slot) in facts.recorded:
+            continue
+        send_at = first_firing(spec, max(c.due, span.now))
+        if send_at <= span.end and (c.latest is None or send_at <= c.latest):
+            result.items.append(Item(send_at, c.due, kind, c.entity, c.slot, c.note))
+
+
+def _appointments(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
+    try:
+        offsets = parse_offsets(facts.recipient.appointment_minutes)
+    except BadOffsetsError as exc:
+        notes.append(f"appointment_reminder: {exc}")
+        return
+    zone = facts.recipient.zone
+    for appointment_id, starts_at in facts.appointments:
+        for minutes in offsets:
+            for due in due_offsets(starts_at, [minutes], span.window, span.now):
+                note = f"{minutes} min before the appointment at {local_label(starts_at, zone)}"
+                if offset_at(due.slot, zone) != offset_at(starts_at, zone):
+                    note += "; the clocks change in between (offsets are elapsed time)"
+                latest = min(due.slot + span.catch_up, starts_at - ONE_MICROSECOND)
+                yield Candidate(due.slot, appointment_id, due.slot, note, latest)
+
+
+def _local_time(
+    facts: Facts, span: Span, at: time, skip_weekends: bool, note: str
+) -> Iterator[Candidate]:
+    r = facts.recipient
+    for slot in due_slots(r.zone, at, skip_weekends, span.window):
+        text = note + wall_note(slot.due, at, r.zone)
+        yield Candidate(slot.due, r.user_id, slot_instant(slot.day), text, slot.due + span.catch_up)
+
+
+def _digests(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
+    r = facts.recipient
+    note = f"at {r.digest_time:%H:%M} local" + (", weekdays only" if r.digest_skip_weekends else "")
+    return _local_time(facts, span, r.digest_time, r.digest_skip_weekends, note)
+
+
+def _notes(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
+    r = facts.recipient
+    drafts = facts.draft_count
+    note = f"at {r.notes_reminder_time:%H:%M} local, only if drafts remain ({drafts} now)"
+    return _local_time(facts, span, r.notes_reminder_time, False, note)
+
+
+def _tasks_due(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
+    for task in facts.tasks:
+        if task.due_date is None or task.due_date <= span.now:
+            continue
+        note = f"the task is due {local_label(task.due_date, facts.recipient.zone)}"
+        latest = task.due_date - ONE_MICROSECOND  # only while the due date is ahead
+        yield Candidate(task.due_date - TASK_DUE_HORIZON, task.task_id, task.due_date, note, latest)
+
+
+def _task_reminders(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
+    for reminder in facts.reminders:
+        at = reminder.remind_at
+        yield Candidate(at, reminder.reminder_id, at, "task reminder", at + TASK_REMINDER_LIMIT)
+
+
+def _overdue(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
+    for task in facts.tasks:
+        if task.due_date is None or task.status == "overdue":
+            continue
+        # The scanner takes a task whose due date is strictly before its tick.
+        due = task.due_date + ONE_MICROSECOND
+        yield Candidate(due, task.task_id, task.due_date, "the task becomes overdue")
+
+
+_PLANNERS = {
+    "appointment_reminder": _appointments,
+    "daily_digest": _digests,
+    "notes_reminder": _notes,
+    "task_due": _tasks_due,
+    "task_reminder": _task_reminders,
+    "task_overdue": _overdue,
+}
+
+
+def offset_at(instant: datetime, zone: tzinfo) -> timedelta:
+    """The zone's UTC offset at ``instant``."""
+    return instant.astimezone(zone).utcoffset() or timedelta(0)
+
+
+def local_label(instant: datetime, zone: tzinfo) -> str:
+    """``2026-03-08 10:00 EDT``: the wall time and its abbreviation."""
+    local = instant.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".strip()
+
+
+def wall_note(due: datetime, at: time, zone: tzinfo) -> str:
+    """Why a once-a-day email is not at its wall time, or happens at the first of two."""
+    local = due.astimezone(zone)
+    if (local.hour, local.minute) != (at.hour, at.minute):
+        return f"; {at:%H:%M} does not exist that day (clocks go forward): sent at {local:%H:%M}"
+    naive = local.replace(tzinfo=None)
+    second = naive.replace(fold=1).replace(tzinfo=zone)
+    if offset_at(second, zone) != offset_at(due, zone):
+        return f"; {at:%H:%M} happens twice that night (clocks go back): sent at the first"
+    return ""
+
+
+@dataclass(frozen=True)
+class OffsetChange:
+    """A change of the zone's UTC offset (a DST transition) at instant ``at``."""
+
+    at: datetime
+    before: timedelta
+    after: timedelta
+
+
+def offset_changes(zone: tzinfo, start: datetime, end: datetime) -> list[OffsetChange]:
+    """Every offset change in ``(start, end]``, to the second (zones change at most hourly)."""
+    changes = []
+    step = timedelta(minutes=30)
+    at = start
+    while at < end:
+        following = min(at + step, end)
+        if offset_at(at, zone) != offset_at(following, zone):
+            changes.append(_bisect(zone, at, following))
+        at = following
+    return changes
+
+
+def _bisect(zone: tzinfo, low: datetime, high: datetime) -> OffsetChange:
+    before = offset_at(low, zone)
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if offset_at(middle, zone) == before:
+            low = middle
+        else:
+            high = middle
+    return OffsetChange(high.replace(microsecond=0), before, offset_at(high, zone))

@@ -1,0 +1,72 @@
+"""``notifier check``'s pure parts: configuration problems, and secrets scrubbed everywhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from notifier.config import Settings
+from notifier.ops.checks import (
+    FAIL,
+    OK,
+    WARN,
+    check_configuration,
+    database_location,
+    describe_error,
+    redis_location,
+    secrets_of,
+)
+
+NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+
+
+def settings(**values: object) -> Settings:
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def test_a_sound_configuration_is_ok() -> None:
+    result = check_configuration(settings(), NOW)
+    assert result.status == OK and "8 of 8 jobs enabled" in result.detail
+
+
+def test_each_problem_is_named() -> None:
+    result = check_configuration(
+        settings(
+            smtp_username="mailer",
+            smtp_tls=True,
+            smtp_starttls=True,
+            job_appointment_reminders_schedule="0 */2 * * *",
+        ),
+        NOW,
+    )
+    assert result.status == FAIL
+    assert "SMTP_USERNAME and SMTP_PASSWORD" in result.detail
+    assert "SMTP_TLS and SMTP_STARTTLS" in result.detail
+    assert "JOB_APPOINTMENT_REMINDERS_SCHEDULE leaves 120 min between ticks" in result.detail
+
+
+def test_a_slow_schedule_is_fine_once_the_window_covers_it() -> None:
+    result = check_configuration(
+        settings(job_appointment_reminders_schedule="0 */2 * * *", catch_up_minutes=120), NOW
+    )
+    assert result.status == OK
+
+
+def test_warnings_do_not_fail() -> None:
+    off = {f"job_{job}_enabled": False for job in ("appointment_reminders",)}
+    result = check_configuration(settings(app_base_url="app.example.com", **off), NOW)
+    assert result.status == WARN and "APP_BASE_URL" in result.detail
+
+
+def test_locations_and_errors_never_carry_a_secret() -> None:
+    s = settings(
+        database_url="postgresql://app:db-pass-1@db.internal:6432/notify",
+        redis_url="redis://:redis-pass-2@cache.internal:6380/3",
+        smtp_password="smtp-pass-3",
+        smtp_username="mailer",
+    )
+    assert set(secrets_of(s)) == {"db-pass-1", "redis-pass-2", "smtp-pass-3"}
+    assert database_location(s) == "db.internal:6432/notify"
+    assert redis_location(s) == "cache.internal:6380/3"
+    error = ConnectionError("cannot reach redis://:redis-pass-2@cache.internal:6380/3 (db-pass-1)")
+    text = describe_error(error, secrets_of(s))
+    assert "pass" not in text and text.startswith("ConnectionError: cannot reach")
