@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from jinja2 import Environment
@@ -163,6 +163,18 @@ async def _appointment(
     return Draft(entity, context, notes)
 
 
+def _due_user(user: User, kind: str, day: date, at_time: time) -> DueUser:
+    """The user's slot of local ``day``, as the local-time tick would hand it to ``prepare``."""
+    zone = get_zone(user.zone_name)
+    due = local_to_utc(day, at_time, zone)
+    if due is None:
+        raise NothingToPreviewError(f"{day} does not exist in {user.zone_name}: nothing is due")
+    uid = user.recipient.user_id
+    key = SlotKey(kind, uid, uid, slot_instant(day))
+    email = user.email or ""
+    return DueUser(key, DueSlot(day, due), zone, email, user.full_name, user.workspace_id)
+
+
 async def _local_day(
     conn: AsyncConnection,
     settings: Settings,
@@ -172,35 +184,18 @@ async def _local_day(
 ) -> Draft:
     """The digest or notes reminder of the user's local date at ``--at``, via its ``prepare``."""
     kind, at_time, skip_weekends, prepare = spec
-    zone = get_zone(user.zone_name)
-    day = local_date(request.at, zone)
-    due = local_to_utc(day, at_time, zone)
-    if due is None:
-        raise NothingToPreviewError(f"{day} does not exist in {user.zone_name}: nothing is due")
-    uid = user.recipient.user_id
-    item = DueUser(
-        SlotKey(kind, uid, uid, slot_instant(day)),
-        DueSlot(day, due),
-        zone,
-        user.email or "",
-        user.full_name,
-        user.workspace_id,
-    )
+    day = local_date(request.at, get_zone(user.zone_name))
+    item = _due_user(user, kind, day, at_time)
     catch_up = timedelta(minutes=settings.catch_up_minutes)
+    window = Window(item.slot.due - catch_up, item.slot.due)
     plan = LocalTimePlan()
-    await prepare(
-        conn,
-        [item],
-        TickContext(Window(due - catch_up, due), catch_up, settings.app_base_url),
-        plan,
-    )
+    await prepare(conn, [item], TickContext(window, catch_up, settings.app_base_url), plan)
     if not plan.deliveries:
         reasons = "; ".join(o.reason or o.status for o in plan.outcomes) or "nothing is due"
         raise NothingToPreviewError(f"no {kind} for {day}: {reasons} (nothing is sent)")
-    notes = (
-        ["that date is a weekend: digests are skipped"] if skip_weekends and is_weekend(day) else []
-    )
-    return Draft(uid, plan.deliveries[0].context, notes)
+    weekend = skip_weekends and is_weekend(day)
+    notes = ["that date is a weekend: digests are skipped, nothing is sent"] if weekend else []
+    return Draft(item.key.user_id, plan.deliveries[0].context, notes)
 
 
 async def _digest(conn: AsyncConnection, settings: Settings, user: User, request: Request) -> Draft:
