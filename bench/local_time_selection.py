@@ -24,152 +24,25 @@ import statistics
 import tempfile
 import time
 import uuid
-import zoneinfo
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from datetime import time as wall_time
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from sqlalchemy import select, text
 from tests.support.servers import free_port, start_postgres
 from tests.support.smtp import CaptureServer
 
+from bench.common import create_database, summary, timed
+from bench.population import load, make_due, populate
 from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
 from notifier.db.schema import local_time_zones
 from notifier.logs import configure_logging
-from notifier.rules.local_time_slots import due_slots, selection_plan, slot_instant
+from notifier.rules.local_time_slots import selection_plan, slot_instant
 from notifier.services import daily_digest, local_time
 from notifier.timemath.windows import Window, catch_up_window
-from notifier.timemath.zones import get_zone
-
-MUST_HAVE = (
-    "Asia/Kathmandu",
-    "Australia/Eucla",
-    "Pacific/Kiritimati",
-    "Pacific/Pago_Pago",
-    "Australia/Lord_Howe",
-    "America/New_York",
-    "Europe/London",
-    "Pacific/Apia",
-    "America/Los_Angeles",
-    "Pacific/Auckland",
-)
-CHUNK = 50_000
-
-
-@dataclass(frozen=True)
-class Population:
-    workspaces: list[tuple[uuid.UUID, str]]
-    users: list[tuple[uuid.UUID, uuid.UUID, str | None, str]]  # id, workspace, own zone, zone
-    allowed: dict[str, list[wall_time]]  # minutes not due in the window, per zone
-    due: dict[str, list[wall_time]]  # minutes due in the window, per zone
-
-
-def pick_zones(count: int, rnd: random.Random) -> list[str]:
-    names = sorted(
-        z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith("Etc/")
-    )
-    rest = [z for z in names if z not in MUST_HAVE]
-    return list(MUST_HAVE) + rnd.sample(rest, count - len(MUST_HAVE))
-
-
-def split_minutes(zone: str, window: Window) -> tuple[list[wall_time], list[wall_time]]:
-    """Whole minutes of the day that are not due, and that are due, in ``window``."""
-    tz = get_zone(zone)
-    allowed: list[wall_time] = []
-    due: list[wall_time] = []
-    for minute in range(24 * 60):
-        at = wall_time(minute // 60, minute % 60)
-        (due if due_slots(tz, at, False, window) else allowed).append(at)
-    return allowed, due
-
-
-def populate(users: int, zones: int, window: Window, rnd: random.Random) -> Population:
-    """Zones with Zipf-like sizes; 70% of users take their workspace's zone."""
-    names = pick_zones(zones, rnd)
-    weights = [1 / (rank + 1) for rank in range(len(names))]
-    spaces = [(uuid.uuid4(), z) for z in rnd.choices(names, weights, k=max(1, users // 50))]
-    people = []
-    for _ in range(users):
-        space_id, space_zone = rnd.choice(spaces)
-        own = rnd.choices(names, weights)[0] if rnd.random() < 0.3 else None
-        people.append((uuid.uuid4(), space_id, own, own or space_zone))
-    allowed, due = {}, {}
-    for name in names:
-        allowed[name], due[name] = split_minutes(name, window)
-    return Population(spaces, people, allowed, due)
-
-
-async def load(dsn: str, pop: Population, rnd: random.Random, yesterday: datetime) -> None:
-    """COPY the host rows in chunks, as an import would; triggers fill the schedule table."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.copy_records_to_table(
-            "workspaces",
-            records=[(i, "Practice", z) for i, z in pop.workspaces],
-            columns=["id", "name", "timezone"],
-        )
-        for start in range(0, len(pop.users), CHUNK):
-            chunk = pop.users[start : start + CHUNK]
-            await conn.copy_records_to_table(
-                "users",
-                records=[(u, w, own, f"u{u.hex[:8]}@example.com", True) for u, w, own, _ in chunk],
-                columns=["id", "workspace_id", "timezone", "email", "is_active"],
-            )
-            await conn.copy_records_to_table(
-                "notification_settings",
-                records=[(u, True, rnd.choice(pop.allowed[zone])) for u, _, _, zone in chunk],
-                columns=["user_id", "digest_enabled", "digest_time"],
-            )
-        # Steady state: yesterday's digest of every user is already in the ledger.
-        await conn.execute(
-            "INSERT INTO reminders_sent (id, kind, entity_id, user_id, slot, status, attempts,"
-            " created_at) SELECT gen_random_uuid(), 'daily_digest', user_id, user_id,"
-            " $1::timestamptz, 'sent', 1, now() FROM local_time_schedules",
-            yesterday,
-        )
-        await conn.execute("VACUUM ANALYZE")
-    finally:
-        await conn.close()
-
-
-async def make_due(dsn: str, pop: Population, count: int, rnd: random.Random) -> None:
-    """Moves ``count`` users' digest time into the window (one UPDATE; triggers follow)."""
-    chosen = rnd.sample(pop.users, count)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "UPDATE notification_settings n SET digest_time = v.t "
-            "FROM unnest($1::uuid[], $2::time[]) AS v(id, t) WHERE n.user_id = v.id",
-            [u for u, *_ in chosen],
-            [rnd.choice(pop.due[zone]) for *_, zone in chosen],
-        )
-        await conn.execute("ANALYZE local_time_schedules")
-    finally:
-        await conn.close()
-
-
-async def timed(action: Callable[[], Awaitable[Any]], runs: int) -> tuple[list[float], Any]:
-    """Milliseconds of each run, and the last run's result."""
-    spent, result = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = await action()
-        spent.append((time.perf_counter() - start) * 1000)
-    return spent, result
-
-
-def summary(label: str, spent: Sequence[float]) -> str:
-    ordered = sorted(spent)
-    return (
-        f"{label}: median {statistics.median(ordered):.1f} ms, "
-        f"min {ordered[0]:.1f} ms, max {ordered[-1]:.1f} ms ({len(ordered)} runs)"
-    )
 
 
 async def measure(services: Services, dsn: str, now: datetime, label: str) -> None:
@@ -254,10 +127,7 @@ async def bench(args: argparse.Namespace, pg_url: str, smtp_port: int) -> None:
     rnd = random.Random(args.seed)
     now = datetime.fromisoformat(args.at).astimezone(UTC)
     window = catch_up_window(now, timedelta(minutes=60))
-    admin = await asyncpg.connect(pg_url.replace("+asyncpg", ""))
-    await admin.execute("CREATE DATABASE bench")
-    await admin.close()
-    url = pg_url.rsplit("/", 1)[0] + "/bench"
+    url = await create_database(pg_url, "bench")
     dsn = url.replace("+asyncpg", "")
     await asyncio.to_thread(upgrade_to_head, url)
     started = time.perf_counter()

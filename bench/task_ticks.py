@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql
 from tests.support.servers import free_port, local_servers
 from tests.support.smtp import CaptureServer
 
+from bench.common import create_database
 from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
@@ -306,18 +307,9 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("WARNING")
     with local_servers() as (pg, _redis):
-        url = pg.url.rsplit("/", 1)[0] + "/bench"
-        asyncio.run(_create_database(pg.url))
+        url = asyncio.run(create_database(pg.url, "bench"))
         upgrade_to_head(url)
         asyncio.run(run(url, args.tasks, args.at))
-
-
-async def _create_database(admin_url: str) -> None:
-    conn = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-    try:
-        await conn.execute("CREATE DATABASE bench")
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ the CLI, and ``close_services`` from ``on_shutdown``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,9 @@ class Services:
     smtp: SmtpPool
     clock: Clock
     metrics: Metrics
+    # Process-wide: SMTP_POOL_SIZE sends in flight or accepted but not yet recorded ``sent``,
+    # whatever the number of ticks and batches running; the kill -9 duplicate bound.
+    send_gate: asyncio.Semaphore
 
 
 def smtp_options(settings: Settings) -> SmtpOptions:
@@ -58,6 +62,7 @@ def open_services(settings: Settings, clock: Clock) -> Services:
         smtp=SmtpPool(smtp_options(settings)),
         clock=clock,
         metrics=make_metrics(),
+        send_gate=asyncio.Semaphore(settings.smtp_pool_size),
     )
 
 

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     catch_up_minutes: int = Field(60, ge=1, le=24 * 60)
     claim_lease_seconds: int = Field(300, ge=10)
     batch_size: int = Field(200, ge=1, le=10_000)
+    # arq: jobs (ticks and batches) one worker runs at once, and how often it polls the queue.
+    worker_max_jobs: int = Field(20, ge=1, le=1000)
+    worker_poll_delay_seconds: float = Field(0.1, gt=0, le=5)
     app_base_url: str = "http://localhost:3000"
     log_level: str = "INFO"
     # A send later than this after its due instant counts as a catch-up send in /metrics.

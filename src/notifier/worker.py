@@ -17,11 +17,19 @@ from typing import Any, cast
 import redis.exceptions
 from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
+from arq.worker import Function, func
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from notifier.config import JOB_NAMES, Settings
 from notifier.jobs.arq_jobs import job_function
+from notifier.jobs.fanout import (
+    BATCH_FUNCTION,
+    BATCH_KEEP_RESULT_SECONDS,
+    BATCH_MAX_TRIES,
+    BATCH_TIMEOUT_SECONDS,
+    process_batch,
+)
 from notifier.jobs.registry import tick_functions
 from notifier.logs import configure_logging
 from notifier.runtime import close_runtime, open_runtime
@@ -84,6 +92,17 @@ def job_schedules(settings: Settings) -> dict[str, str]:
     return {job: settings.job_schedule(job) for job in enabled_jobs(settings)}
 
 
+def batch_function() -> Function:
+    """The fan-out's batch job: its result is kept so a duplicated tick's enqueue is refused."""
+    return func(
+        cast(Any, process_batch),
+        name=BATCH_FUNCTION,
+        keep_result=BATCH_KEEP_RESULT_SECONDS,
+        timeout=BATCH_TIMEOUT_SECONDS,
+        max_tries=BATCH_MAX_TRIES,
+    )
+
+
 def lifecycle(settings: Settings) -> tuple[StartupHook, StartupHook]:
     """arq's startup and shutdown hooks, for the plain ``arq notifier.worker.WorkerSettings``.
 
@@ -109,7 +128,7 @@ def build_worker_settings(settings: Settings) -> type:
     """The flat settings class arq expects."""
     startup, shutdown = lifecycle(settings)
     attributes: dict[str, Any] = {
-        "functions": [job_function(job) for job in tick_functions()],
+        "functions": [*(job_function(job) for job in tick_functions()), batch_function()],
         "cron_jobs": cron_jobs(settings),
         "on_startup": startup,
         "on_shutdown": shutdown,
@@ -117,7 +136,8 @@ def build_worker_settings(settings: Settings) -> type:
         "timezone": UTC,
         "health_check_interval": 30,
         "health_check_key": f"arq:health:{socket.gethostname()}:{os.getpid()}",
-        "max_jobs": 20,
+        "max_jobs": settings.worker_max_jobs,
+        "poll_delay": settings.worker_poll_delay_seconds,
         "job_timeout": CRON_TIMEOUT_SECONDS,
         "job_completion_wait": SHUTDOWN_GRACE_SECONDS,
         "allow_abort_jobs": False,

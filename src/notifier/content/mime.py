@@ -12,7 +12,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.header import Header
 from email.utils import format_datetime
 
 _ADDRESS = re.compile(
@@ -53,10 +52,33 @@ def slot_message_id(
     return f"<{hashlib.sha256(key).hexdigest()[:40]}@{domain}>"
 
 
+# UTF-8 bytes per RFC 2047 encoded word: 45 bytes make 60 base64 characters, 72 with the
+# ``=?utf-8?b?…?=`` frame, so each folded line stays within 78 (the first, after
+# ``Subject: ``, takes 39).
+_FIRST_WORD_BYTES = 39
+_WORD_BYTES = 45
+
+
 def _encode_header(value: str) -> str:
     if value.isascii() and value.isprintable() and len(value) <= 900:
         return value
-    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+    return _encoded_words(value.encode("utf-8"))
+
+
+def _encoded_words(data: bytes) -> str:
+    """RFC 2047 ``B`` encoded words folded with CRLF SP, never splitting a character.
+
+    ``email.header.Header`` does the same at ~100 µs a subject (it prices QP against base64
+    character by character); this is a few µs.
+    """
+    words, start, size = [], 0, _FIRST_WORD_BYTES
+    while start < len(data):
+        end = min(start + size, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a UTF-8 sequence
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start, size = end, _WORD_BYTES
+    return "\r\n ".join(words)
 
 
 def _part(content_type: str, body: str) -> bytes:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, tuple_, update
+from sqlalchemy import and_, bindparam, or_, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.db.schema import reminders_sent as rs
@@ -135,6 +135,52 @@ async def mark_sent(
             lease_until=None,
         )
     )
+
+
+@dataclass(frozen=True)
+class SentMark:
+    """One accepted message to record: its slot, ``Message-ID`` and SMTP attempts used."""
+
+    key: SlotKey
+    message_id: str
+    attempts: int
+
+
+async def mark_sent_many(conn: AsyncConnection, marks: Sequence[SentMark], now: datetime) -> None:
+    """``mark_sent`` for many slots: one prepared UPDATE sent as a batch (one round trip on
+    asyncpg), so recording costs a statement per group, not a transaction per email."""
+    if not marks:
+        return
+    stmt = (
+        update(rs)
+        .where(
+            rs.c.kind == bindparam("b_kind"),
+            rs.c.entity_id == bindparam("b_entity_id"),
+            rs.c.user_id == bindparam("b_user_id"),
+            rs.c.slot == bindparam("b_slot"),
+            rs.c.status == "pending",
+        )
+        .values(
+            status="sent",
+            sent_at=now,
+            message_id=bindparam("b_message_id"),
+            attempts=rs.c.attempts + bindparam("b_attempts"),
+            lease_until=None,
+        )
+    )
+    await conn.execute(stmt, [_mark_params(m) for m in marks])
+
+
+def _mark_params(mark: SentMark) -> dict[str, object]:
+    key = mark.key
+    return {
+        "b_kind": key.kind,
+        "b_entity_id": key.entity_id,
+        "b_user_id": key.user_id,
+        "b_slot": key.slot,
+        "b_message_id": mark.message_id,
+        "b_attempts": mark.attempts,
+    }
 
 
 async def mark_unsent(

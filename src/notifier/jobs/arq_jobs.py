@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from notifier.app import Services
-from notifier.jobs.runs import run_recorded
+from notifier.jobs.fanout import fan_out_tick
+from notifier.jobs.registry import batched_jobs
+from notifier.jobs.runs import TickRunner, run_recorded
+from notifier.services.counts import TickCounts
 
 JobFunction = Callable[[dict[str, Any]], Awaitable[dict[str, int]]]
 
@@ -21,7 +25,11 @@ def scheduled_instant(job_id: object) -> datetime | None:
 
 
 def job_function(job: str) -> JobFunction:
-    """A named coroutine for arq that runs one recorded tick of ``job`` at the current time."""
+    """A named coroutine for arq that runs one recorded tick of ``job`` at the current time.
+
+    In a worker (arq puts its Redis pool in the context) a sending job's tick fans out: it
+    enqueues its batches for every worker to share (``jobs.fanout``).
+    """
 
     async def tick(ctx: dict[str, Any]) -> dict[str, int]:
         services: Services = ctx["services"]
@@ -32,8 +40,23 @@ def job_function(job: str) -> JobFunction:
             now,
             run_id=str(ctx.get("job_id")),
             scheduled_for=scheduled_instant(ctx.get("job_id")),
+            runner=_fan_out_runner(ctx, job, now),
         )
         return counts.as_dict()
 
     tick.__name__ = tick.__qualname__ = job
     return tick
+
+
+def _fan_out_runner(ctx: dict[str, Any], job: str, now: datetime) -> TickRunner | None:
+    """The fan-out tick when arq's Redis is at hand and the job has batches; else inline."""
+    redis = ctx.get("redis")
+    if redis is None or job not in batched_jobs():
+        return None
+
+    scheduled = scheduled_instant(ctx.get("job_id")) or now
+
+    async def runner(row_id: uuid.UUID) -> TickCounts:
+        return await fan_out_tick(ctx["services"], redis, job, now, (row_id, scheduled))
+
+    return runner

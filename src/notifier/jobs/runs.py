@@ -2,16 +2,23 @@
 
 The row is closed in a ``finally`` so a tick that raises is ``failed``, never ``running``
 forever; a process killed outright leaves ``running``, which health reads as stale.
+
+A tick fanned out over arq batch jobs (``jobs.fanout``) keeps its one row: the tick closes it
+once its batches are enqueued, and each batch adds its counts to it with an atomic increment
+(``add_counts``) when it finishes, or marks it ``failed`` if it raises. Counts are therefore
+always written as increments, never set, so a fast batch on another worker that finishes
+before its tick closes the row is never overwritten.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import insert, update
+from sqlalchemy import case, func, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
@@ -24,6 +31,10 @@ log = structlog.get_logger("notifier.jobs")
 ABANDONED_AFTER = timedelta(minutes=11)
 
 
+# Runs a tick given its ``job_runs`` row id (the fan-out passes it on to the batch jobs).
+TickRunner = Callable[[uuid.UUID], Awaitable[TickCounts]]
+
+
 class UnknownJobError(LookupError):
     """A job name this build does not know."""
 
@@ -34,8 +45,13 @@ async def run_recorded(
     now: datetime,
     run_id: str | None = None,
     scheduled_for: datetime | None = None,
+    *,
+    runner: TickRunner | None = None,
 ) -> TickCounts:
-    """Runs one tick of ``job`` for instant ``now`` and records it in ``job_runs``."""
+    """Runs one tick of ``job`` for instant ``now`` and records it in ``job_runs``.
+
+    ``runner`` replaces the inline tick (the worker's fan-out); it gets the row's id.
+    """
     tick = tick_functions().get(job)
     if tick is None:
         raise UnknownJobError(job)
@@ -47,7 +63,7 @@ async def run_recorded(
     error: str | None = None
     started = time.monotonic()
     try:
-        counts = await tick(services, now)
+        counts = await (runner(row_id) if runner else tick(services, now))
         return counts
     except Exception as exc:
         error = _describe(exc)
@@ -108,11 +124,40 @@ async def _finish(
             .where(job_runs.c.id == row_id)
             .values(
                 finished_at=services.clock(),
-                status="failed" if error else "succeeded",
-                selected=counts.selected,
-                sent=counts.sent,
-                skipped=counts.skipped,
-                failed=counts.failed,
-                error=error,
+                # A batch of this tick may have failed already (fan-out): never undo that.
+                status=case((job_runs.c.status == "failed", "failed"), else_=_status(error)),
+                error=func.coalesce(job_runs.c.error, error),
+                **_increments(counts),
             )
+        )
+
+
+def _status(error: str | None) -> str:
+    return "failed" if error else "succeeded"
+
+
+def _increments(counts: TickCounts) -> dict[str, object]:
+    c = job_runs.c
+    return {
+        "selected": c.selected + counts.selected,
+        "sent": c.sent + counts.sent,
+        "skipped": c.skipped + counts.skipped,
+        "failed": c.failed + counts.failed,
+    }
+
+
+async def add_counts(services: Services, row_id: uuid.UUID, counts: TickCounts) -> None:
+    """A finished batch adds its counts to its tick's row (one atomic UPDATE)."""
+    async with services.engine.begin() as conn:
+        stmt = update(job_runs).where(job_runs.c.id == row_id).values(**_increments(counts))
+        await conn.execute(stmt)
+
+
+async def fail_run(services: Services, row_id: uuid.UUID, exc: BaseException) -> None:
+    """A batch that raised marks its tick ``failed`` (the first error is kept)."""
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            update(job_runs)
+            .where(job_runs.c.id == row_id)
+            .values(status="failed", error=func.coalesce(job_runs.c.error, _describe(exc)))
         )

@@ -18,7 +18,6 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
-from notifier.batching import batched
 from notifier.content.appointment_reminder import AppointmentFacts, reminder_context
 from notifier.content.mime import BadAddressError, check_address
 from notifier.db.schema import appointments, clients, notification_settings, users, workspaces
@@ -29,6 +28,7 @@ from notifier.rules.appointment_reminders import (
     event_windows,
     parse_offsets,
 )
+from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery, dispatch
 from notifier.timemath.windows import Window, catch_up_window
@@ -40,13 +40,25 @@ log = structlog.get_logger("notifier.appointment_reminders")
 
 async def run_tick(services: Services, now: datetime) -> TickCounts:
     """One tick at ``now``: every reminder due in the catch-up window, once."""
-    window = catch_up_window(now, timedelta(minutes=services.settings.catch_up_minutes))
+    return await run_inline(services, now, due_ids, process_batch)
+
+
+def _window(services: Services, now: datetime) -> Window:
+    return catch_up_window(now, timedelta(minutes=services.settings.catch_up_minutes))
+
+
+async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
+    """The tick's selection half: appointments with a reminder due at ``now``."""
     async with services.engine.connect() as conn:
-        ids = await candidate_ids(conn, window, now)
-    counts = TickCounts()
-    for chunk in batched(ids, services.settings.batch_size):
-        counts += await _process(services, chunk, window, now)
-    return counts
+        return await candidate_ids(conn, _window(services, now), now)
+
+
+async def process_batch(
+    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
+) -> TickCounts:
+    """The sending half: the tick's window, checked against now on the tick's timeline."""
+    now = tick.current(services.clock)
+    return await _process(services, ids, _window(services, tick.instant), now)
 
 
 async def candidate_ids(conn: AsyncConnection, window: Window, now: datetime) -> list[uuid.UUID]:

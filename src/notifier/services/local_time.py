@@ -46,7 +46,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
-from notifier.batching import batched
 from notifier.content.mime import BadAddressError, check_address
 from notifier.db.schema import (
     local_time_schedules,
@@ -65,6 +64,7 @@ from notifier.rules.local_time_slots import (
     selection_plan,
     slot_instant,
 )
+from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery, dispatch
 from notifier.timemath.windows import Window, catch_up_window
@@ -131,14 +131,33 @@ class LocalTimeKind:
 
 async def run_tick(services: Services, now: datetime, kind: LocalTimeKind) -> TickCounts:
     """One tick at ``now``: every slot of ``kind`` due in the catch-up window, once."""
+
+    async def select_due(svc: Services, at: datetime) -> list[uuid.UUID]:
+        return await due_ids(svc, at, kind)
+
+    async def send(svc: Services, ids: Sequence[uuid.UUID], tick: TickInstant) -> TickCounts:
+        return await process_batch(svc, ids, tick, kind)
+
+    return await run_inline(services, now, select_due, send)
+
+
+def tick_context(services: Services, now: datetime) -> TickContext:
+    """The window and settings every batch of the tick at ``now`` shares."""
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
-    ctx = TickContext(catch_up_window(now, catch_up), catch_up, services.settings.app_base_url)
+    return TickContext(catch_up_window(now, catch_up), catch_up, services.settings.app_base_url)
+
+
+async def due_ids(services: Services, now: datetime, kind: LocalTimeKind) -> list[uuid.UUID]:
+    """The tick's selection half: users with a ``kind`` slot due at ``now``, not recorded."""
     async with services.engine.connect() as conn:
-        ids = await candidate_ids(conn, kind, ctx.window)
-    counts = TickCounts()
-    for chunk in batched(ids, services.settings.batch_size):
-        counts += await _process(services, kind, chunk, ctx)
-    return counts
+        return await candidate_ids(conn, kind, tick_context(services, now).window)
+
+
+async def process_batch(
+    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant, kind: LocalTimeKind
+) -> TickCounts:
+    """The sending half, over the tick's window (a batch run late still owns its slots)."""
+    return await _process(services, kind, ids, tick_context(services, tick.instant))
 
 
 async def candidate_ids(

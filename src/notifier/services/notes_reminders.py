@@ -23,6 +23,8 @@ from notifier.db.schema import (
     sessions,
 )
 from notifier.delivery.ledger import Outcome
+from notifier.services import local_time
+from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.local_time import DueUser, LocalTimeKind, Plan, TickContext
 from notifier.services.local_time import run_tick as run_local_time_tick
@@ -33,6 +35,18 @@ KIND = "notes_reminder"
 async def run_tick(services: Services, now: datetime) -> TickCounts:
     """One tick at ``now``: every notes reminder due in the catch-up window, once."""
     return await run_local_time_tick(services, now, NOTES)
+
+
+async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
+    """The tick's selection half (``services.batches``)."""
+    return await local_time.due_ids(services, now, NOTES)
+
+
+async def process_batch(
+    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
+) -> TickCounts:
+    """The tick's sending half (``services.batches``)."""
+    return await local_time.process_batch(services, ids, tick, NOTES)
 
 
 async def prepare(

@@ -32,13 +32,13 @@ from sqlalchemy import Select, literal_column, select, update
 from notifier.app import Services
 from notifier.db.schema import tasks
 from notifier.delivery.ledger import SlotKey
+from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.task_common import (
     Plan,
     fetch_ids,
     fetch_rows,
-    in_batches,
     join_recipient,
     open_task,
     plan_row,
@@ -53,8 +53,19 @@ OVERDUE = "overdue"
 
 async def run_tick(services: Services, now: datetime) -> TickCounts:
     """One tick at ``now``: every open task past due and not yet marked overdue."""
-    ids = await fetch_ids(services, candidates(now))
-    return await in_batches(services, ids, lambda chunk: process(services, chunk, now))
+    return await run_inline(services, now, due_ids, process_batch)
+
+
+async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
+    """The tick's selection half (``services.batches``)."""
+    return await fetch_ids(services, candidates(now))
+
+
+async def process_batch(
+    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
+) -> TickCounts:
+    """The sending half, at now on the tick's timeline: these kinds follow the rows' state."""
+    return await process(services, ids, tick.current(services.clock))
 
 
 def _newly_overdue(now: datetime) -> list[Any]:

@@ -51,8 +51,9 @@ from notifier.db.schema import tasks, users, workspaces
 from notifier.delivery import ledger
 from notifier.delivery.ledger import Outcome, SlotKey
 from notifier.rules.recurrence import BadRecurrenceError, Recurrence, next_due, series_root
+from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
-from notifier.services.task_common import fetch_ids, in_batches
+from notifier.services.task_common import fetch_ids
 from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
 
 KIND = "recurring_task"
@@ -88,8 +89,19 @@ class Decision:
 
 async def run_tick(services: Services, now: datetime) -> TickCounts:
     """One tick: every completed recurring task not yet processed gets its next instance."""
-    ids = await fetch_ids(services, candidates())
-    return await in_batches(services, ids, lambda chunk: process(services, chunk, now))
+    return await run_inline(services, now, due_ids, process_batch)
+
+
+async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
+    """The tick's selection half (``services.batches``)."""
+    return await fetch_ids(services, candidates())
+
+
+async def process_batch(
+    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
+) -> TickCounts:
+    """The sending half, at now on the tick's timeline: these kinds follow the rows' state."""
+    return await process(services, ids, tick.current(services.clock))
 
 
 def _unprocessed() -> list[Any]:

@@ -23,13 +23,13 @@ from sqlalchemy import Select, select
 from notifier.app import Services
 from notifier.db.schema import tasks
 from notifier.delivery.ledger import SlotKey
+from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.task_common import (
     Plan,
     fetch_ids,
     fetch_rows,
-    in_batches,
     join_recipient,
     open_task,
     plan_row,
@@ -44,8 +44,19 @@ HORIZON = timedelta(hours=24)
 
 async def run_tick(services: Services, now: datetime) -> TickCounts:
     """One tick at ``now``: every open task due within 24 hours not yet emailed for its date."""
-    ids = await fetch_ids(services, candidates(now))
-    return await in_batches(services, ids, lambda chunk: process(services, chunk, now))
+    return await run_inline(services, now, due_ids, process_batch)
+
+
+async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
+    """The tick's selection half (``services.batches``)."""
+    return await fetch_ids(services, candidates(now))
+
+
+async def process_batch(
+    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
+) -> TickCounts:
+    """The sending half, at now on the tick's timeline: these kinds follow the rows' state."""
+    return await process(services, ids, tick.current(services.clock))
 
 
 def _due_soon(now: datetime) -> list[Any]:

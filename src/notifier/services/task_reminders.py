@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.app import Clock, Services
 from notifier.db.schema import task_reminders, tasks
 from notifier.delivery.ledger import SlotKey
+from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import WINDOW_PASSED, dispatch
 from notifier.services.task_common import (
@@ -39,7 +40,6 @@ from notifier.services.task_common import (
     Plan,
     fetch_ids,
     fetch_rows,
-    in_batches,
     join_recipient,
     plan_row,
     recipient_columns,
@@ -54,8 +54,19 @@ LATE_RECORD_HORIZON = timedelta(days=7)
 
 async def run_tick(services: Services, now: datetime) -> TickCounts:
     """One tick at ``now``: every due, unsent, unfinished reminder row."""
-    ids = await fetch_ids(services, candidates(now))
-    return await in_batches(services, ids, lambda chunk: process(services, chunk, now))
+    return await run_inline(services, now, due_ids, process_batch)
+
+
+async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
+    """The tick's selection half (``services.batches``)."""
+    return await fetch_ids(services, candidates(now))
+
+
+async def process_batch(
+    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
+) -> TickCounts:
+    """The sending half, at now on the tick's timeline: these kinds follow the rows' state."""
+    return await process(services, ids, tick.current(services.clock))
 
 
 def candidates(now: datetime) -> Select[Any]:

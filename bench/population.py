@@ -1,0 +1,147 @@
+"""A million users over ~400 zones, loaded the way a host application's import would be.
+
+Shared by ``bench.local_time_selection`` and the full benchmark (``python -m bench``).
+Zones have Zipf-like sizes and 70% of users take their workspace's zone; host rows go in
+with ``COPY`` so migration 0002's triggers build ``local_time_schedules`` as in production.
+Each user's digest and notes-reminder times are drawn per zone among the minutes that are
+*not* due in the chosen window, so "nobody due" is exact; ``make_due`` then moves a chosen
+number of users into it.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import time as wall_time
+
+import asyncpg
+
+from notifier.rules.local_time_slots import due_slots
+from notifier.timemath.windows import Window
+from notifier.timemath.zones import get_zone
+
+MUST_HAVE = (
+    "Asia/Kathmandu",
+    "Australia/Eucla",
+    "Pacific/Kiritimati",
+    "Pacific/Pago_Pago",
+    "Australia/Lord_Howe",
+    "America/New_York",
+    "Europe/London",
+    "Pacific/Apia",
+    "America/Los_Angeles",
+    "Pacific/Auckland",
+)
+CHUNK = 50_000
+
+
+@dataclass(frozen=True)
+class Population:
+    workspaces: list[tuple[uuid.UUID, str]]
+    users: list[tuple[uuid.UUID, uuid.UUID, str | None, str]]  # id, workspace, own zone, zone
+    allowed: dict[str, list[wall_time]]  # minutes not due in the window, per zone
+    due: dict[str, list[wall_time]]  # minutes due in the window, per zone
+
+
+def pick_zones(count: int, rnd: random.Random) -> list[str]:
+    names = sorted(
+        z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith("Etc/")
+    )
+    rest = [z for z in names if z not in MUST_HAVE]
+    return list(MUST_HAVE) + rnd.sample(rest, count - len(MUST_HAVE))
+
+
+def split_minutes(zone: str, window: Window) -> tuple[list[wall_time], list[wall_time]]:
+    """Whole minutes of the day that are not due, and that are due, in ``window``."""
+    tz = get_zone(zone)
+    allowed: list[wall_time] = []
+    due: list[wall_time] = []
+    for minute in range(24 * 60):
+        at = wall_time(minute // 60, minute % 60)
+        (due if due_slots(tz, at, False, window) else allowed).append(at)
+    return allowed, due
+
+
+def populate(users: int, zones: int, window: Window, rnd: random.Random) -> Population:
+    """Zones with Zipf-like sizes; 70% of users take their workspace's zone."""
+    names = pick_zones(zones, rnd)
+    weights = [1 / (rank + 1) for rank in range(len(names))]
+    spaces = [(uuid.uuid4(), z) for z in rnd.choices(names, weights, k=max(1, users // 50))]
+    people = []
+    for _ in range(users):
+        space_id, space_zone = rnd.choice(spaces)
+        own = rnd.choices(names, weights)[0] if rnd.random() < 0.3 else None
+        people.append((uuid.uuid4(), space_id, own, own or space_zone))
+    allowed, due = {}, {}
+    for name in names:
+        allowed[name], due[name] = split_minutes(name, window)
+    return Population(spaces, people, allowed, due)
+
+
+async def load(dsn: str, pop: Population, rnd: random.Random, yesterday: datetime) -> None:
+    """COPY the host rows in chunks, as an import would; triggers fill the schedule table."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.copy_records_to_table(
+            "workspaces",
+            records=[(i, "Practice", z) for i, z in pop.workspaces],
+            columns=["id", "name", "timezone"],
+        )
+        for start in range(0, len(pop.users), CHUNK):
+            chunk = pop.users[start : start + CHUNK]
+            await conn.copy_records_to_table(
+                "users",
+                records=[(u, w, own, f"u{u.hex[:8]}@example.com", True) for u, w, own, _ in chunk],
+                columns=["id", "workspace_id", "timezone", "email", "is_active"],
+            )
+            await conn.copy_records_to_table(
+                "notification_settings",
+                records=[_settings(u, pop.allowed[zone], rnd) for u, _, _, zone in chunk],
+                columns=SETTINGS_COLUMNS,
+            )
+        # Steady state: yesterday's digest of every user is already in the ledger.
+        await conn.execute(
+            "INSERT INTO reminders_sent (id, kind, entity_id, user_id, slot, status, attempts,"
+            " created_at) SELECT gen_random_uuid(), 'daily_digest', user_id, user_id,"
+            " $1::timestamptz, 'sent', 1, now() FROM local_time_schedules",
+            yesterday,
+        )
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+SETTINGS_COLUMNS = [
+    "user_id",
+    "digest_enabled",
+    "digest_time",
+    "notes_reminder_enabled",
+    "notes_reminder_time",
+]
+
+
+def _settings(user: uuid.UUID, allowed: list[wall_time], rnd: random.Random) -> tuple[object, ...]:
+    """Digest and notes reminder on, each at a minute that is not due in the window."""
+    return (user, True, rnd.choice(allowed), True, rnd.choice(allowed))
+
+
+async def make_due(
+    dsn: str, pop: Population, count: int, rnd: random.Random, column: str = "digest_time"
+) -> list[uuid.UUID]:
+    """Moves ``count`` users' ``column`` time into the window (one UPDATE; triggers follow)."""
+    chosen = rnd.sample(pop.users, count)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            f"UPDATE notification_settings n SET {column} = v.t "
+            "FROM unnest($1::uuid[], $2::time[]) AS v(id, t) WHERE n.user_id = v.id",
+            [u for u, *_ in chosen],
+            [rnd.choice(pop.due[zone]) for *_, zone in chosen],
+        )
+        await conn.execute("ANALYZE local_time_schedules")
+    finally:
+        await conn.close()
+    return [u for u, *_ in chosen]

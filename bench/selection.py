@@ -1,0 +1,103 @@
+"""Selection: what one cron tick costs over a million users and a million appointments.
+
+Two figures per job and load: the selection alone (``due_ids``: the indexed query and, for
+the local-time kinds, the zone plan) and the whole cron tick as a worker runs it (its
+``job_runs`` row opened and closed, the selection, and for more than one batch the batch
+jobs enqueued; the batches themselves are not run here). Ticks are timed in this process on
+a warm connection pool, 30 runs each, at the benchmark's fixed instant.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from arq import ArqRedis, create_pool
+
+from bench import appointments
+from bench.common import timed
+from bench.lab import Lab, cron_job_id, utc_now
+from bench.population import Population, make_due
+from notifier.app import Services, close_services, open_services
+from notifier.jobs.fanout import fan_out_tick
+from notifier.jobs.registry import batched_jobs
+from notifier.jobs.runs import run_recorded
+from notifier.services.counts import TickCounts
+from notifier.worker import redis_settings
+
+JOBS = ("appointment_reminders", "daily_digest", "notes_reminders")
+RUNS = 30
+SCRATCH_QUEUE = "bench:scratch"  # batches enqueued here are never run
+
+
+@dataclass(frozen=True)
+class SelectionRow:
+    """Median and worst milliseconds of the selection and of the whole tick."""
+
+    job: str
+    due: int
+    found: int
+    select_ms: float
+    select_max_ms: float
+    tick_ms: float
+    tick_max_ms: float
+
+
+async def run_selection(
+    lab: Lab, pop: Population, at: datetime, due: int, rnd: random.Random
+) -> list[SelectionRow]:
+    """Every job with nobody due, then with ``due`` appointments and users due."""
+    services = open_services(lab.settings, utc_now)
+    pool = await create_pool(redis_settings(lab.redis_url), default_queue_name=SCRATCH_QUEUE)
+    try:
+        rows = [await _measure(services, pool, job, at, 0) for job in JOBS]
+        await appointments.add_due(lab.dsn, due, at, "selection-due")
+        await make_due(lab.dsn, pop, due, rnd, "digest_time")
+        await make_due(lab.dsn, pop, due, rnd, "notes_reminder_time")
+        rows += [await _measure(services, pool, job, at, due) for job in JOBS]
+        await appointments.retire(lab.dsn, "selection-due")
+    finally:
+        await pool.flushdb()
+        await pool.aclose()
+        await close_services(services)
+    return rows
+
+
+async def _measure(
+    services: Services, pool: ArqRedis, job: str, at: datetime, due: int
+) -> SelectionRow:
+    halves = batched_jobs()[job]
+
+    async def select() -> list[uuid.UUID]:
+        return await halves.due_ids(services, at)
+
+    await timed(select, 3)  # warm: prepared statements, zone offsets, pool connections
+    spent, found = await timed(select, RUNS)
+    ticks = [await _tick(services, pool, job, at + timedelta(milliseconds=i)) for i in range(RUNS)]
+    return SelectionRow(
+        job,
+        due,
+        len(found),
+        statistics.median(spent),
+        max(spent),
+        statistics.median(ticks),
+        max(ticks),
+    )
+
+
+async def _tick(services: Services, pool: ArqRedis, job: str, at: datetime) -> float:
+    """One whole cron tick as the worker runs it; milliseconds."""
+
+    async def runner(row_id: uuid.UUID) -> TickCounts:
+        return await fan_out_tick(services, pool, job, at, (row_id, at))
+
+    spent, _ = await timed(
+        lambda: run_recorded(
+            services, job, at, run_id=cron_job_id(job, at), scheduled_for=at, runner=runner
+        ),
+        1,
+    )
+    return spent[0]
