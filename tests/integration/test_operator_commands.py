@@ -167,21 +167,17 @@ async def test_preview_command_prints_the_text_and_writes_the_html(
 
 
 async def test_preview_says_why_nothing_would_be_sent(
-    services: Services, settings: Settings
+    services: Services, settings: Settings, tmp_path: Path
 ) -> None:
     local = LocalTimeData(services.engine)
     user = await local.notes_user("Europe/Paris", notes_reminder_time=time(15, 0))
-    result = await notifier(
-        ["preview", "notes_reminder", "--user", str(user), "--at", AT.isoformat()],
-        service_env(settings),
-    )
+    args = ["preview", "notes_reminder", "--user", str(user), "--at", AT.isoformat()]
+    args += ["--html", str(tmp_path / "notes.html")]
+    result = await notifier(args, service_env(settings))
     assert result.returncode == 1 and "no draft session notes" in result.stderr
     await local.set_settings(user, notes_reminder_enabled=False)
     await local.session(user)
-    result = await notifier(
-        ["preview", "notes_reminder", "--user", str(user), "--at", AT.isoformat()],
-        service_env(settings),
-    )
+    result = await notifier(args, service_env(settings))
     assert result.returncode == 0
     assert "X-Preview-Note: notes_reminder is switched off" in result.stdout
 
