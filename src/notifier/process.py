@@ -38,13 +38,13 @@ async def serve(settings: Settings) -> None:
     runtime = await open_runtime(settings, utc_now, job_schedules(settings))
     worker_settings = build_worker_settings(settings)
     try:
-        await _run_until_stopped(worker_settings, {"services": runtime.services}, stop)
+        await run_until_stopped(worker_settings, {"services": runtime.services}, stop)
     finally:
         await close_runtime(runtime)
     log.info("worker_stopped")
 
 
-async def _run_until_stopped(
+async def run_until_stopped(
     worker_settings: type, ctx: dict[str, Any], stop: asyncio.Event
 ) -> None:
     failures = 0

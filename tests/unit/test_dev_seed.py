@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.config import JOB_NAMES
+from notifier.config import JOB_KINDS, JOB_NAMES
 from notifier.dev.seed import (
     BOLD_CLIENT,
     DEMO_WORKSPACE_ID,
-    JOB_KINDS,
     SCRIPT_CLIENT,
     build_demo,
 )

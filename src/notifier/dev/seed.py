@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from notifier.config import JOB_KINDS
 from notifier.timemath.zones import get_zone, local_to_utc
 
 DEMO_WORKSPACE_ID = uuid.UUID("de000000-0000-4000-8000-000000000001")
@@ -25,17 +26,6 @@ _NAMESPACE = uuid.UUID("de000000-0000-4000-8000-0000000000ff")
 WORKSPACE_ZONE = "America/New_York"
 WORKSPACE_NAME = "Demo Practice (notifier dev)"
 
-# The email kind each job sends; jobs that send nothing map to None.
-JOB_KINDS: dict[str, str | None] = {
-    "appointment_reminders": "appointment_reminder",
-    "daily_digest": "daily_digest",
-    "notes_reminders": "notes_reminder",
-    "task_due_reminders": "task_due",
-    "task_reminders": "task_reminder",
-    "overdue_scanner": "task_overdue",
-    "recurring_tasks": None,
-    "cleanup": None,
-}
 
 # Client names with markup, so the inbox shows that values are escaped, not rendered.
 BOLD_CLIENT = "Sam <b>Bold</b> Tester"

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.app import Services
-from notifier.config import Settings
+from notifier.config import JOB_KINDS, Settings
 from notifier.db.engine import make_engine
 from notifier.db.migrate import upgrade_to_head
 from notifier.dev.banner import BannerFacts, banner
@@ -26,10 +26,10 @@ from notifier.dev.demo_db import foreign_rows, replace_demo
 from notifier.dev.fake_redis import FakeRedis, arq_on_fakeredis, open_fake_redis
 from notifier.dev.inbox import start_inbox
 from notifier.dev.runtime import DevStartError, dev_worker_settings, listen, open_dev_runtime
-from notifier.dev.seed import JOB_KINDS, Demo, ExpectedMail, build_demo
+from notifier.dev.seed import Demo, ExpectedMail, build_demo
 from notifier.dev.smtp_catcher import CaughtMessage, Mailbox, OnMessage, bound_port, start_catcher
 from notifier.dev.standins import DATABASE_FILE, Standins, choose_standins, dev_settings
-from notifier.process import _run_until_stopped
+from notifier.process import run_until_stopped
 from notifier.worker import enabled_jobs, utc_now
 
 LOOPBACK = "127.0.0.1"
@@ -204,4 +204,4 @@ async def _work(
     worker_settings = dev_worker_settings(settings, redis)
     patch = arq_on_fakeredis() if redis is not None else contextlib.nullcontext()
     with patch:
-        await _run_until_stopped(worker_settings, {"services": services}, stop)
+        await run_until_stopped(worker_settings, {"services": services}, stop)

@@ -29,7 +29,7 @@ import structlog
 from notifier.app import Services
 from notifier.batching import batched
 from notifier.jobs.registry import batched_jobs
-from notifier.jobs.runs import add_counts, fail_run
+from notifier.jobs.runs import add_counts, describe_error, fail_run
 from notifier.services.batches import BatchedJob, TickInstant
 from notifier.services.counts import TickCounts
 
@@ -107,7 +107,7 @@ async def process_batch(ctx: dict[str, Any], batch: dict[str, Any]) -> dict[str,
     try:
         counts = await batched_jobs()[job].process_batch(services, _uuids(ids), tick)
     except Exception as exc:
-        log.exception("batch_failed", ids=len(ids))
+        log.error("batch_failed", ids=len(ids), error=describe_error(exc))
         await fail_run(services, run, exc)
         raise
     finally:

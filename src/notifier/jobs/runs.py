@@ -66,8 +66,8 @@ async def run_recorded(
         counts = await (runner(row_id) if runner else tick(services, now))
         return counts
     except Exception as exc:
-        error = _describe(exc)
-        log.exception("tick_failed")
+        error = describe_error(exc)
+        log.error("tick_failed", error=error)  # no traceback: frames can hold row data
         raise
     finally:
         services.metrics.tick_seconds.labels(job).observe(time.monotonic() - started)
@@ -92,7 +92,7 @@ async def _close_abandoned(conn: AsyncConnection, job: str, wall: datetime) -> N
     )
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     """The exception's type and first line; SQL parameters (user data) never follow it."""
     first = str(exc).split("\n", 1)[0][:300]
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
@@ -159,5 +159,5 @@ async def fail_run(services: Services, row_id: uuid.UUID, exc: BaseException) ->
         await conn.execute(
             update(job_runs)
             .where(job_runs.c.id == row_id)
-            .values(status="failed", error=func.coalesce(job_runs.c.error, _describe(exc)))
+            .values(status="failed", error=func.coalesce(job_runs.c.error, describe_error(exc)))
         )

@@ -100,6 +100,7 @@ class TickContext:
             to_addr=item.email,
             context=context,
             expires_at=item.slot.due + self.catch_up,
+            due_at=item.slot.due,
         )
 
 
