@@ -34,7 +34,7 @@ class Services:
     smtp: SmtpPool
     clock: Clock
     metrics: Metrics
-    # Process-wide: SMTP_POOL_SIZE sends in flight or accepted but not yet recorded ``sent``,
+    # Process-wide: SEND_WINDOW sends in flight or accepted but not yet recorded ``sent``,
     # whatever the number of ticks and batches running; the kill -9 duplicate bound.
     send_gate: asyncio.Semaphore
 
@@ -62,7 +62,7 @@ def open_services(settings: Settings, clock: Clock) -> Services:
         smtp=SmtpPool(smtp_options(settings)),
         clock=clock,
         metrics=make_metrics(),
-        send_gate=asyncio.Semaphore(settings.smtp_pool_size),
+        send_gate=asyncio.Semaphore(max(settings.send_window, settings.smtp_pool_size)),
     )
 
 

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     smtp_tls: bool = False
     smtp_timeout_seconds: float = Field(30.0, gt=0)
     smtp_pool_size: int = Field(4, ge=1, le=256)
+    # Sends in flight or accepted but not yet recorded ``sent``, per worker process: at least
+    # SMTP_POOL_SIZE (connections idle while marks commit otherwise); the kill -9 duplicate bound.
+    send_window: int = Field(64, ge=1, le=10_000)
     smtp_max_attempts: int = Field(4, ge=1, le=20)
     smtp_retry_base_seconds: float = Field(1.0, ge=0)
     mail_from: str = "notifier@localhost"

@@ -160,8 +160,8 @@ async def _deliver(services: Services, delivery: Delivery, marks: SentMarks, tic
         data = _message_bytes(services, delivery, message_id)
     except Exception as exc:  # one record's bad data must not cost the tick
         return await _finish(services, key, "failed", f"template error: {type(exc).__name__}", 0)
-    # Held until `sent` is recorded, so a crash leaves at most pool-size accepted-but-unrecorded
-    # messages per process: the duplicate bound stated in runbook.md.
+    # Held until `sent` is recorded, so a crash leaves at most SEND_WINDOW accepted-but-
+    # unrecorded messages per process: the duplicate bound stated in runbook.md.
     async with services.send_gate:
         try:
             attempts = await _send(services, delivery, data, tick.remaining(delivery.expires_at))
@@ -216,7 +216,9 @@ class SentMarks:
     more Python than the send. Here the first accepted send starts a flush; sends accepted
     while it runs wait for the next one, so groups grow with load and cost nothing when idle.
     ``record`` returns only once its mark is committed, and the caller holds its send slot
-    until then: the kill -9 bound (``SMTP_POOL_SIZE`` duplicates per process) is unchanged.
+    (``Services.send_gate``) until then: a kill -9 duplicates at most ``SEND_WINDOW`` slots
+    per process. The window is wider than the connection pool so that the connections keep
+    sending while earlier sends wait for their group's commit.
     """
 
     def __init__(self, services: Services) -> None:
