@@ -35,13 +35,26 @@ class Captured:
 @dataclass
 class CaptureHandler:
     """Stores messages; answers ``550`` for addresses in ``reject``, ``451`` while an address
-    has ``tempfail`` answers left, and waits ``delay`` seconds per message (a slow relay)."""
+    has ``tempfail`` answers left, and waits ``delay`` seconds per message (a slow relay).
+
+    It advertises ``PIPELINING`` as Postfix and MailHog do (aiosmtpd reads pipelined commands
+    in order), so tests exercise the worker's pipelined path; ``pipelining = False`` gives a
+    server without it, for the one-command-at-a-time path."""
 
     messages: list[Captured] = field(default_factory=list)
     reject: set[str] = field(default_factory=set)
     tempfail: dict[str, int] = field(default_factory=dict)
     delay: float = 0.0
+    pipelining: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -69,6 +82,7 @@ class CaptureHandler:
         self.reject.clear()
         self.tempfail.clear()
         self.delay = 0.0
+        self.pipelining = True
 
     def snapshot(self) -> list[Captured]:
         with self.lock:

@@ -1,7 +1,8 @@
 """A small pool of reused SMTP connections, with failures sorted into transient and permanent.
 
 One connection per email triples the cost of a send; a fixed pool also bounds how hard we
-hit a relay. Errors carry a reply code and a class name only, never an address or content.
+hit a relay. Sessions whose server advertises PIPELINING send through ``pipelining``. Errors
+carry a reply code and a class name only, never an address or content.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 import aiosmtplib
 from aiosmtplib.typing import SMTPStatus
+
+from notifier.delivery.pipelining import ReplyReader, pipelined_send, quit_session, take_over
 
 
 class SendError(Exception):
@@ -50,18 +53,30 @@ def classify(exc: BaseException) -> SendError:
     return SendError(f"SMTP unavailable ({type(exc).__name__})", permanent=False)
 
 
+@dataclass
+class _Session:
+    """One connection: opened by aiosmtplib, its transactions pipelined when the server allows."""
+
+    client: aiosmtplib.SMTP
+    reader: ReplyReader | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.reader.alive if self.reader is not None else self.client.is_connected
+
+
 class SmtpPool:
-    """Hands out connected clients; a client that failed is dropped and reconnected lazily."""
+    """Hands out connected sessions; one that failed is dropped and reconnected lazily."""
 
     def __init__(self, options: SmtpOptions) -> None:
         self._options = options
-        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        self._idle: asyncio.Queue[_Session] = asyncio.Queue()
         for _ in range(options.size):
-            self._idle.put_nowait(self._new_client())
+            self._idle.put_nowait(self._new_session())
 
-    def _new_client(self) -> aiosmtplib.SMTP:
+    def _new_session(self) -> _Session:
         o = self._options
-        return aiosmtplib.SMTP(
+        client = aiosmtplib.SMTP(
             hostname=o.host,
             port=o.port,
             use_tls=o.tls,
@@ -70,41 +85,53 @@ class SmtpPool:
             tls_context=ssl.create_default_context() if (o.tls or o.starttls) else None,
             timeout=o.timeout,
         )
+        return _Session(client)
 
-    async def _ready(self, client: aiosmtplib.SMTP) -> None:
-        if client.is_connected:
-            return
+    async def _connect(self, client: aiosmtplib.SMTP) -> None:
         await client.connect()
         if self._options.username and self._options.password is not None:
             await client.login(self._options.username, self._options.password)
 
+    async def _ready(self, session: _Session) -> _Session:
+        if session.connected:
+            return session
+        await _discard(session)
+        session = self._new_session()
+        await self._connect(session.client)
+        await session.client._ehlo_or_helo_if_needed()
+        session.reader = take_over(session.client, self._options.timeout)
+        return session
+
     async def send(self, sender: str, recipient: str, data: bytes) -> None:
         """Sends one message; raises SendError."""
-        client = await self._idle.get()
+        session = await self._idle.get()
         try:
-            await self._ready(client)
-            await _transaction(client, sender, recipient, data)
+            session = await self._ready(session)
+            if session.reader is not None:
+                await pipelined_send(session.reader, sender, recipient, data)
+            else:
+                await _transaction(session.client, sender, recipient, data)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            await _discard(client)
-            client = self._new_client()
+            await _discard(session)
+            session = self._new_session()
             raise classify(exc) from None
         finally:
-            self._idle.put_nowait(client)
+            self._idle.put_nowait(session)
 
     async def verify(self) -> None:
         """Connects as a send would (TLS, login) and says NOOP; for ``notifier check``.
 
         Raises aiosmtplib's or the OS's exception unchanged, so the caller can say what failed.
         """
-        client = await self._idle.get()
+        client = self._new_session().client
         try:
-            await self._ready(client)
+            await self._connect(client)
             await client.noop()
         finally:
-            self._idle.put_nowait(client)
+            await _discard(_Session(client))
 
     async def close(self) -> None:
-        """Quits every connected client; idempotent."""
+        """Quits every connected session; idempotent."""
         while not self._idle.empty():
             await _discard(self._idle.get_nowait())
 
@@ -132,7 +159,13 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipient: str, dat
         raise
 
 
-async def _discard(client: aiosmtplib.SMTP) -> None:
+async def _discard(session: _Session) -> None:
+    """Says goodbye if the connection is still up; a server that does not answer is hung up on."""
+    if session.reader is not None:
+        if session.reader.alive:
+            await quit_session(session.reader)
+        return
+    client = session.client
     if client.is_connected:
         try:
             await asyncio.wait_for(client.quit(), 5)
