@@ -6,6 +6,7 @@ import email
 import email.policy
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +17,7 @@ from notifier.content.mime import (
     OutgoingMessage,
     build_message,
     check_address,
+    header_date,
     slot_message_id,
 )
 from notifier.content.render import header_safe
@@ -106,3 +108,10 @@ def test_good_addresses_pass(address: str) -> None:
 )
 def test_header_safe(raw: str, safe: str) -> None:
     assert header_safe(raw) == safe
+
+
+@given(
+    st.datetimes(datetime(1970, 1, 2), datetime(2200, 1, 1), timezones=st.timezones(no_cache=True))
+)
+def test_the_date_header_is_what_the_standard_library_writes_in_utc(moment: datetime) -> None:
+    assert header_date(moment) == format_datetime(moment.astimezone(UTC))

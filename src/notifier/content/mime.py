@@ -11,8 +11,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import format_datetime
+from datetime import UTC, datetime
 
 _ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$"
@@ -35,6 +34,21 @@ class OutgoingMessage:
     message_id: str
     kind: str
     date: datetime
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def header_date(moment: datetime) -> str:
+    """The ``Date:`` value in UTC, as ``email.utils.format_datetime`` writes it.
+
+    ``format_datetime`` cost ~5% of a busy worker's CPU; names are English whatever the
+    locale, as RFC 5322 requires.
+    """
+    utc = moment.astimezone(UTC)
+    day, month = _DAYS[utc.weekday()], _MONTHS[utc.month - 1]
+    return f"{day}, {utc.day:02d} {month} {utc.year:04d} {utc:%H:%M:%S} +0000"
 
 
 def check_address(address: str | None) -> str:
@@ -98,7 +112,7 @@ def build_message(msg: OutgoingMessage) -> bytes:
         f"From: {msg.from_addr}\r\n"
         f"To: {msg.to_addr}\r\n"
         f"Subject: {_encode_header(msg.subject)}\r\n"
-        f"Date: {format_datetime(msg.date)}\r\n"
+        f"Date: {header_date(msg.date)}\r\n"
         f"Message-ID: {msg.message_id}\r\n"
         f"X-Notification-Kind: {msg.kind}\r\n"
         "MIME-Version: 1.0\r\n"

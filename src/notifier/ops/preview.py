@@ -152,7 +152,8 @@ async def _appointment(
         .order_by(a.starts_at),
         "the user has no scheduled appointment after that instant (give --entity)",
     )
-    row = await _one(conn, appointment_reminders.row_query([entity]), "appointment", user)
+    query = appointment_reminders.row_query([entity], conn.dialect.name)
+    row = await _one(conn, query, "appointment", user)
     facts = appointment_reminders.appointment_facts(row)
     context = reminder_context(facts, get_zone(user.zone_name), request.at, settings.app_base_url)
     notes = []

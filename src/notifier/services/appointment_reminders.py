@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.app import Services
 from notifier.content.appointment_reminder import AppointmentFacts, reminder_context
 from notifier.content.mime import BadAddressError, check_address
+from notifier.db.id_lists import among
 from notifier.db.schema import appointments, clients, notification_settings, users, workspaces
 from notifier.delivery.ledger import Outcome, SlotKey
 from notifier.rules.appointment_reminders import (
@@ -73,7 +74,7 @@ async def candidate_ids(conn: AsyncConnection, window: Window, now: datetime) ->
     return list((await conn.execute(stmt)).scalars())
 
 
-def row_query(ids: Sequence[uuid.UUID]) -> Any:
+def row_query(ids: Sequence[uuid.UUID], dialect_name: str) -> Any:
     """The given appointments joined to everything the email and the send rules read.
 
     Also used by ``notifier preview``, which shows the email whatever the switches say.
@@ -98,14 +99,14 @@ def row_query(ids: Sequence[uuid.UUID]) -> Any:
         .outerjoin(workspaces, workspaces.c.id == u.workspace_id)
         .outerjoin(notification_settings, s.user_id == u.id)
         .outerjoin(clients, clients.c.id == a.client_id)
-        .where(a.id.in_(ids))
+        .where(among(a.id, ids, dialect_name))
     )
 
 
-def _fresh_rows_query(ids: Sequence[uuid.UUID], now: datetime) -> Any:
+def _fresh_rows_query(ids: Sequence[uuid.UUID], now: datetime, dialect_name: str) -> Any:
     """Current state of the given appointments, if a reminder may still be sent for them."""
     a, u, s = appointments.c, users.c, notification_settings.c
-    return row_query(ids).where(
+    return row_query(ids, dialect_name).where(
         a.status == "scheduled",
         a.starts_at > now,
         u.is_active.is_(True),
@@ -118,7 +119,8 @@ async def _process(
     services: Services, ids: Sequence[uuid.UUID], window: Window, now: datetime
 ) -> TickCounts:
     async with services.engine.connect() as conn:
-        rows = (await conn.execute(_fresh_rows_query(ids, now))).mappings().all()
+        query = _fresh_rows_query(ids, now, conn.dialect.name)
+        rows = (await conn.execute(query)).mappings().all()
     deliveries: list[Delivery] = []
     outcomes: list[Outcome] = []
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
