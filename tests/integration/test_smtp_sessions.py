@@ -73,11 +73,16 @@ async def test_a_connection_the_server_dropped_is_replaced_not_reused(
 
 
 class Recorder(asyncio.Protocol):
-    """A pipelining server that records what arrives in each read, to count round trips."""
+    """A pipelining server that records what arrives in each read, to count round trips.
 
-    def __init__(self, reads: list[bytes]) -> None:
-        self.reads = reads
+    With ``chunking`` it also takes ``BDAT``; it refuses recipients in ``reject`` with 550.
+    """
+
+    def __init__(self, reads: list[bytes], chunking: bool, reject: set[bytes]) -> None:
+        self.reads, self.chunking, self.reject = reads, chunking, reject
+        self.pending = b""
         self.in_data = False
+        self.envelope_ok = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -86,37 +91,80 @@ class Recorder(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.reads.append(data)
-        if self.in_data:
-            self.in_data = not data.endswith(b"\r\n.\r\n")
-            self.transport.write(b"" if self.in_data else b"250 queued\r\n")
-            return
-        lines = data.split(b"\r\n")[:-1]
-        replies = [_answer(line) for line in lines]
-        self.in_data = lines[-1] == b"DATA"
+        self.pending += data
+        replies = []
+        while (reply := self._next()) is not None:
+            replies.append(reply)
         self.transport.write(b"".join(replies))
 
+    def _next(self) -> bytes | None:
+        """The reply to the next complete command or message in ``pending``, if any."""
+        if self.in_data:
+            end = self.pending.find(b"\r\n.\r\n")
+            if end < 0:
+                return None
+            self.pending, self.in_data = self.pending[end + 5 :], False
+            return b"250 queued\r\n"
+        end = self.pending.find(b"\r\n")
+        if end < 0:
+            return None
+        line, self.pending = self.pending[:end], self.pending[end + 2 :]
+        if line.startswith(b"BDAT "):
+            self.pending = self.pending[int(line.split()[1]) :]
+            return b"250 queued\r\n" if self.envelope_ok else b"554 no valid recipients\r\n"
+        return self._answer(line)
 
-def _answer(line: bytes) -> bytes:
-    verb = line[:4]
-    if verb == b"EHLO":
-        return b"250-recorder\r\n250 PIPELINING\r\n"
-    return {b"DATA": b"354 go\r\n", b"QUIT": b"221 bye\r\n"}.get(verb, b"250 ok\r\n")
+    def _answer(self, line: bytes) -> bytes:
+        verb = line[:4]
+        if verb == b"EHLO":
+            return (
+                b"250-recorder\r\n"
+                + (b"250-CHUNKING\r\n" if self.chunking else b"")
+                + (b"250 PIPELINING\r\n")
+            )
+        if verb == b"RCPT":
+            self.envelope_ok = line[9:-1] not in self.reject
+            return b"250 ok\r\n" if self.envelope_ok else b"550 no such user\r\n"
+        if verb == b"DATA" and not self.envelope_ok:
+            return b"554 no valid recipients\r\n"
+        self.in_data = verb == b"DATA"
+        return {b"DATA": b"354 go\r\n", b"QUIT": b"221 bye\r\n"}.get(verb, b"250 ok\r\n")
 
 
-async def test_where_advertised_envelope_and_content_take_two_round_trips() -> None:
+@pytest.fixture(params=[False, True], ids=["pipelining", "chunking"])
+async def recorder(request: pytest.FixtureRequest) -> AsyncIterator[tuple[SmtpPool, list[bytes]]]:
     reads: list[bytes] = []
     port = free_port()
     server = await asyncio.get_running_loop().create_server(
-        lambda: Recorder(reads), "127.0.0.1", port
+        lambda: Recorder(reads, request.param, {b"gone@example.test"}), "127.0.0.1", port
     )
     smtp = SmtpPool(options(port))
-    try:
-        await smtp.send(SENDER, "to@example.test", MESSAGE)
-        after_hello = len(reads)
-        await smtp.send(SENDER, "to@example.test", MESSAGE)
-    finally:
-        await smtp.close()
-        server.close()
-    envelope, content = reads[after_hello : after_hello + 2]
-    assert envelope == (f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<to@example.test>\r\nDATA\r\n".encode())
-    assert content == MESSAGE.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    yield smtp, reads
+    await smtp.close()
+    server.close()
+
+
+async def test_where_advertised_a_message_takes_two_round_trips_or_one_with_chunking(
+    recorder: tuple[SmtpPool, list[bytes]],
+) -> None:
+    smtp, reads = recorder
+    await smtp.send(SENDER, "to@example.test", MESSAGE)
+    after_hello = len(reads)
+    await smtp.send(SENDER, "to@example.test", MESSAGE)
+    envelope = f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<to@example.test>\r\n".encode()
+    if b"BDAT" in reads[after_hello]:
+        assert reads[after_hello:] == [envelope + b"BDAT %d LAST\r\n" % len(MESSAGE) + MESSAGE]
+    else:
+        stuffed = MESSAGE.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+        assert reads[after_hello:] == [envelope + b"DATA\r\n", stuffed]
+
+
+async def test_a_refused_recipient_ends_the_pipelined_transaction_cleanly(
+    recorder: tuple[SmtpPool, list[bytes]],
+) -> None:
+    smtp, reads = recorder
+    with pytest.raises(SendError) as refused:
+        await smtp.send(SENDER, "gone@example.test", MESSAGE)
+    assert refused.value.permanent and "550" in refused.value.reason
+    assert reads[-1] == b"RSET\r\n"
+    await smtp.send(SENDER, "to@example.test", MESSAGE)

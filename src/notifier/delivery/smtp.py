@@ -53,6 +53,14 @@ def classify(exc: BaseException) -> SendError:
     return SendError(f"SMTP unavailable ({type(exc).__name__})", permanent=False)
 
 
+# Refusals of one message: the session stays in step and carries the next one.
+_REFUSALS = (
+    aiosmtplib.SMTPSenderRefused,
+    aiosmtplib.SMTPRecipientsRefused,
+    aiosmtplib.SMTPDataError,
+)
+
+
 @dataclass
 class _Session:
     """One connection: opened by aiosmtplib, its transactions pipelined when the server allows."""
@@ -111,6 +119,8 @@ class SmtpPool:
                 await pipelined_send(session.reader, sender, recipient, data)
             else:
                 await _transaction(session.client, sender, recipient, data)
+        except _REFUSALS as exc:  # the server answered and the envelope was reset: keep it
+            raise classify(exc) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await _discard(session)
             session = self._new_session()
