@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import case, func, insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Update, case, func, insert, update
 
 from notifier.app import Services
+from notifier.db.engine import autocommit
 from notifier.db.schema import job_runs
 from notifier.jobs.registry import tick_functions
 from notifier.services.counts import TickCounts
@@ -79,9 +79,9 @@ async def run_recorded(
         structlog.contextvars.unbind_contextvars("job", "run_id")
 
 
-async def _close_abandoned(conn: AsyncConnection, job: str, wall: datetime) -> None:
+def _close_abandoned(job: str, wall: datetime) -> Update:
     """Rows left ``running`` by a killed process, older than any tick may live, become failed."""
-    await conn.execute(
+    return (
         update(job_runs)
         .where(
             job_runs.c.job_name == job,
@@ -101,24 +101,24 @@ def describe_error(exc: BaseException) -> str:
 async def _start(
     services: Services, row_id: uuid.UUID, job: str, run_id: str, now: datetime
 ) -> None:
-    async with services.engine.begin() as conn:
-        await _close_abandoned(conn, job, services.clock())
-        await conn.execute(
-            insert(job_runs).values(
-                id=row_id,
-                job_name=job,
-                run_id=run_id,
-                scheduled_for=now,
-                started_at=services.clock(),
-                status="running",
-            )
-        )
+    """Writes the tick's row ``running``; PostgreSQL closes abandoned rows in the same statement."""
+    wall = services.clock()
+    row = insert(job_runs).values(
+        id=row_id, job_name=job, run_id=run_id, scheduled_for=now, started_at=wall, status="running"
+    )
+    close = _close_abandoned(job, wall)
+    async with autocommit(services.engine) as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(row.add_cte(close.cte("abandoned")))
+        else:  # SQLite has no UPDATE inside WITH
+            await conn.execute(close)
+            await conn.execute(row)
 
 
 async def _finish(
     services: Services, row_id: uuid.UUID, counts: TickCounts, error: str | None
 ) -> None:
-    async with services.engine.begin() as conn:
+    async with autocommit(services.engine) as conn:
         await conn.execute(
             update(job_runs)
             .where(job_runs.c.id == row_id)
@@ -148,14 +148,14 @@ def _increments(counts: TickCounts) -> dict[str, object]:
 
 async def add_counts(services: Services, row_id: uuid.UUID, counts: TickCounts) -> None:
     """A finished batch adds its counts to its tick's row (one atomic UPDATE)."""
-    async with services.engine.begin() as conn:
+    async with autocommit(services.engine) as conn:
         stmt = update(job_runs).where(job_runs.c.id == row_id).values(**_increments(counts))
         await conn.execute(stmt)
 
 
 async def fail_run(services: Services, row_id: uuid.UUID, exc: BaseException) -> None:
     """A batch that raised marks its tick ``failed`` (the first error is kept)."""
-    async with services.engine.begin() as conn:
+    async with autocommit(services.engine) as conn:
         await conn.execute(
             update(job_runs)
             .where(job_runs.c.id == row_id)
