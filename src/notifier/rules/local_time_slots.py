@@ -129,8 +129,20 @@ def local_range(
     day: date, window: Window, offsets: tuple[timedelta, timedelta]
 ) -> LocalRange | None:
     """The wall times on ``day`` that ``window`` can reach under ``offsets``; None if none."""
-    start = window.start.astimezone(UTC).replace(tzinfo=None) + offsets[0]
-    end = window.end.astimezone(UTC).replace(tzinfo=None) + offsets[1]
+    start, end = naive_utc(window)
+    return clip_to_day(day, start + offsets[0], end + offsets[1])
+
+
+def naive_utc(window: Window) -> tuple[datetime, datetime]:
+    """The window's bounds as naive UTC datetimes, so offsets add to them directly."""
+    return (
+        window.start.astimezone(UTC).replace(tzinfo=None),
+        window.end.astimezone(UTC).replace(tzinfo=None),
+    )
+
+
+def clip_to_day(day: date, start: datetime, end: datetime) -> LocalRange | None:
+    """Wall times in ``(start, end]`` that fall on ``day``, as an inclusive range."""
     day_start = datetime.combine(day, time(0))
     lo = max(start + ONE_MICROSECOND, day_start)
     hi = min(end, day_start + ONE_DAY - ONE_MICROSECOND)
@@ -143,12 +155,15 @@ def selection_plan(zone_names: Iterable[str], window: Window) -> list[PlanEntry]
     """Ranges to select for the window, with the zones each applies to.
 
     Zones sharing a day's offsets share its range, so ~400 zones become a few dozen entries;
-    the grouping depends on the dates only, so ticks of the same day reuse it.
+    the grouping depends on the dates only, so ticks of the same day reuse it. The window's
+    bounds are converted once: per group only two additions and a clip remain (a tick runs
+    this for ~100 groups).
     """
     days = tuple(candidate_days(window))
+    start, end = naive_utc(window)
     plan = []
     for (day, low, high), zones in zone_groups(tuple(sorted(set(zone_names))), days):
-        found = local_range(day, window, (low, high))
+        found = clip_to_day(day, start + low, end + high)
         if found is not None:
             plan.append(PlanEntry(found, zones))
     return plan
