@@ -204,6 +204,8 @@ job_runs = Table(
     Column("failed", Integer, nullable=False, server_default="0"),
     Column("error", Text, nullable=True),
     Index("ix_job_runs_job_name_started_at", "job_name", "started_at"),
+    # Closing a job's abandoned rows reads only those still running (migration 0004).
+    Index("ix_job_runs_running", "job_name", "started_at", **_partial("status = 'running'")),
 )
 
 # Worker-owned, kept current by triggers (migration 0002): each user's effective zone next to
@@ -226,9 +228,20 @@ local_time_schedules = Table(
     Column("digest_skip_weekends", Boolean, nullable=False),
     Column("notes_reminder_enabled", Boolean, nullable=False),
     Column("notes_reminder_time", Time, nullable=False),
-    Index("ix_local_time_schedules_digest_due", "zone", "digest_time", **_partial(DIGEST_DUE)),
+    # Covering on PostgreSQL (migration 0004): a tick's ~420 probes read the index alone.
     Index(
-        "ix_local_time_schedules_notes_due", "zone", "notes_reminder_time", **_partial(NOTES_DUE)
+        "ix_local_time_schedules_digest_due",
+        "zone",
+        "digest_time",
+        postgresql_include=["user_id", "digest_skip_weekends"],
+        **_partial(DIGEST_DUE),
+    ),
+    Index(
+        "ix_local_time_schedules_notes_due",
+        "zone",
+        "notes_reminder_time",
+        postgresql_include=["user_id"],
+        **_partial(NOTES_DUE),
     ),
 )
 

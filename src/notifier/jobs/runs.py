@@ -16,9 +16,21 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import cache
 
 import structlog
-from sqlalchemy import Update, case, func, insert, update
+from sqlalchemy import (
+    Executable,
+    Insert,
+    Integer,
+    Text,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    update,
+)
 
 from notifier.app import Services
 from notifier.db.engine import autocommit
@@ -79,19 +91,6 @@ async def run_recorded(
         structlog.contextvars.unbind_contextvars("job", "run_id")
 
 
-def _close_abandoned(job: str, wall: datetime) -> Update:
-    """Rows left ``running`` by a killed process, older than any tick may live, become failed."""
-    return (
-        update(job_runs)
-        .where(
-            job_runs.c.job_name == job,
-            job_runs.c.status == "running",
-            job_runs.c.started_at < wall - ABANDONED_AFTER,
-        )
-        .values(status="failed", finished_at=wall, error="abandoned: the process running it died")
-    )
-
-
 def describe_error(exc: BaseException) -> str:
     """The exception's type and first line; SQL parameters (user data) never follow it."""
     first = str(exc).split("\n", 1)[0][:300]
@@ -103,54 +102,98 @@ async def _start(
 ) -> None:
     """Writes the tick's row ``running``; PostgreSQL closes abandoned rows in the same statement."""
     wall = services.clock()
-    row = insert(job_runs).values(
-        id=row_id, job_name=job, run_id=run_id, scheduled_for=now, started_at=wall, status="running"
-    )
-    close = _close_abandoned(job, wall)
+    values = {
+        "p_row_id": row_id,
+        "p_job": job,
+        "p_run_id": run_id,
+        "p_scheduled_for": now,
+        "p_wall": wall,
+        "p_abandoned_before": wall - ABANDONED_AFTER,
+    }
     async with autocommit(services.engine) as conn:
         if conn.dialect.name == "postgresql":
-            await conn.execute(row.add_cte(close.cte("abandoned")))
+            await conn.execute(_start_statements()[0], values)
         else:  # SQLite has no UPDATE inside WITH
-            await conn.execute(close)
-            await conn.execute(row)
+            for stmt in _start_statements()[1:]:
+                await conn.execute(stmt, values)
+
+
+# The statements of every tick are built once, with parameters: building and hashing a new
+# statement per tick cost ~0.5 ms of the ~5 ms a tick with nothing due may take. Parameter
+# names start with ``p_``: a name equal to a column's would join an UPDATE's SET list.
+@cache
+def _start_statements() -> tuple[Executable, Update, Insert]:
+    """(PostgreSQL's one statement, then SQLite's two): close abandoned rows, insert ours."""
+    c = job_runs.c
+    close = (
+        update(job_runs)
+        .where(
+            c.job_name == bindparam("p_job"),
+            c.status == "running",
+            c.started_at < bindparam("p_abandoned_before"),
+        )
+        .values(
+            status="failed",
+            finished_at=bindparam("p_wall"),
+            error="abandoned: the process running it died",
+        )
+    )
+    row = insert(job_runs).values(
+        id=bindparam("p_row_id"),
+        job_name=bindparam("p_job"),
+        run_id=bindparam("p_run_id"),
+        scheduled_for=bindparam("p_scheduled_for"),
+        started_at=bindparam("p_wall"),
+        status="running",
+    )
+    return row.add_cte(close.cte("abandoned")), close, row
 
 
 async def _finish(
     services: Services, row_id: uuid.UUID, counts: TickCounts, error: str | None
 ) -> None:
+    values = {"p_row_id": row_id, "p_wall": services.clock(), "p_error": error, **_counts(counts)}
+    values["p_status"] = "failed" if error else "succeeded"
     async with autocommit(services.engine) as conn:
-        await conn.execute(
-            update(job_runs)
-            .where(job_runs.c.id == row_id)
-            .values(
-                finished_at=services.clock(),
-                # A batch of this tick may have failed already (fan-out): never undo that.
-                status=case((job_runs.c.status == "failed", "failed"), else_=_status(error)),
-                error=func.coalesce(job_runs.c.error, error),
-                **_increments(counts),
-            )
-        )
+        await conn.execute(_finish_statement(), values)
 
 
-def _status(error: str | None) -> str:
-    return "failed" if error else "succeeded"
-
-
-def _increments(counts: TickCounts) -> dict[str, object]:
+@cache
+def _finish_statement() -> Update:
     c = job_runs.c
-    return {
-        "selected": c.selected + counts.selected,
-        "sent": c.sent + counts.sent,
-        "skipped": c.skipped + counts.skipped,
-        "failed": c.failed + counts.failed,
-    }
+    return (
+        update(job_runs)
+        .where(c.id == bindparam("p_row_id"))
+        .values(
+            finished_at=bindparam("p_wall"),
+            # A batch of this tick may have failed already (fan-out): never undo that.
+            status=case((c.status == "failed", "failed"), else_=bindparam("p_status", type_=Text)),
+            error=func.coalesce(c.error, bindparam("p_error", type_=Text)),
+            **_increments(),
+        )
+    )
+
+
+_COUNTED = ("selected", "sent", "skipped", "failed")
+
+
+def _counts(counts: TickCounts) -> dict[str, int]:
+    return {f"p_{name}": getattr(counts, name) for name in _COUNTED}
+
+
+def _increments() -> dict[str, object]:
+    """Counts added to the row, never set: batches on other workers add theirs too."""
+    c = job_runs.c
+    return {name: getattr(c, name) + bindparam(f"p_{name}", type_=Integer) for name in _COUNTED}
 
 
 async def add_counts(services: Services, row_id: uuid.UUID, counts: TickCounts) -> None:
     """A finished batch adds its counts to its tick's row (one atomic UPDATE)."""
     async with autocommit(services.engine) as conn:
-        stmt = update(job_runs).where(job_runs.c.id == row_id).values(**_increments(counts))
-        await conn.execute(stmt)
+        stmt = (
+            update(job_runs).where(job_runs.c.id == bindparam("p_row_id")).values(**_increments())
+        )
+        await conn.execute(stmt, {"p_row_id": row_id, **_counts(counts)})
 
 
 async def fail_run(services: Services, row_id: uuid.UUID, exc: BaseException) -> None:
