@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from jinja2 import Environment
@@ -20,6 +20,7 @@ from notifier.db.engine import make_engine
 from notifier.delivery.smtp import SmtpOptions, SmtpPool
 from notifier.observability.metrics import Metrics, make_metrics
 from notifier.paths import templates_dir
+from notifier.services.known_zones import KnownZones
 
 Clock = Callable[[], datetime]
 
@@ -37,6 +38,8 @@ class Services:
     # Process-wide: SEND_WINDOW sends in flight or accepted but not yet recorded ``sent``,
     # whatever the number of ticks and batches running; the kill -9 duplicate bound.
     send_gate: asyncio.Semaphore
+    # The local-time zones in use as last read (``services.known_zones``).
+    zones: KnownZones = field(default_factory=KnownZones)
 
 
 def smtp_options(settings: Settings) -> SmtpOptions:

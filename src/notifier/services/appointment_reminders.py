@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.app import Services
 from notifier.content.appointment_reminder import AppointmentFacts, reminder_context
 from notifier.content.mime import BadAddressError, check_address
+from notifier.db.engine import autocommit
 from notifier.db.id_lists import among
 from notifier.db.schema import appointments, clients, notification_settings, users, workspaces
 from notifier.delivery.ledger import Outcome, SlotKey
@@ -49,8 +50,11 @@ def _window(services: Services, now: datetime) -> Window:
 
 
 async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
-    """The tick's selection half: appointments with a reminder due at ``now``."""
-    async with services.engine.connect() as conn:
+    """The tick's selection half: appointments with a reminder due at ``now``.
+
+    One read, so autocommit: no BEGIN and ROLLBACK round trips around it.
+    """
+    async with autocommit(services.engine) as conn:
         return await candidate_ids(conn, _window(services, now), now)
 
 

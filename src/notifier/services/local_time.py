@@ -16,10 +16,10 @@ kind. ``local_time_zones`` lists the zones in use (~400 rows).
 Per tick, Python (never SQL ``AT TIME ZONE``, so gap and fold rules hold in one place) turns
 the window into local-time ranges per zone and date (``rules.local_time_slots``; zones that
 share their offsets that day share a range, ~400 zones make ~40 ranges). The plan travels as
-parameters, a row ``(zone, lo, hi, slot, weekend)`` per zone and range (PostgreSQL: parallel
-arrays; SQLite: one JSON text), and one statement joins them to the kind's partial index: one
-index probe per zone and date, and an anti-join on ``reminders_sent``'s unique key to skip
-slots already recorded. The statement's text never
+parameters, a row ``(zone, lo, hi, slot, weekend)`` per zone and range (PostgreSQL: arrays of
+zones and of ranges; SQLite: one JSON text), and one statement joins them to the kind's partial
+index: one index-only probe per zone and date (migration 0004), and an anti-join on
+``reminders_sent``'s unique key to skip slots already recorded. The statement's text never
 changes, so it is prepared once and planned once (an ``OR`` of per-zone ranges cost ~11 ms of
 planning per tick); its cost follows the number of zones and of users in range, not the size
 of the table. Figures: ``bench/local_time_selection.py``.
@@ -41,7 +41,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Select, Uuid, func, literal, select, text
+from sqlalchemy import Select, Text, Uuid, func, literal, select, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -68,6 +68,7 @@ from notifier.rules.local_time_slots import (
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery, dispatch
+from notifier.services.known_zones import ZONES_FINGERPRINT_SQL, KnownZones
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
 
@@ -152,11 +153,12 @@ def tick_context(services: Services, now: datetime) -> TickContext:
 async def due_ids(services: Services, now: datetime, kind: LocalTimeKind) -> list[uuid.UUID]:
     """The tick's selection half: users with a ``kind`` slot due at ``now``, not recorded.
 
-    Autocommit: two reads, each its own snapshot as under READ COMMITTED anyway, without the
-    BEGIN and ROLLBACK round trips of a transaction (a zone added in between waits a tick).
+    Autocommit: each read is its own snapshot as under READ COMMITTED anyway, without the
+    BEGIN and ROLLBACK round trips of a transaction.
     """
     async with autocommit(services.engine) as conn:
-        return await candidate_ids(conn, kind, tick_context(services, now).window)
+        window = tick_context(services, now).window
+        return await candidate_ids(conn, kind, window, services.zones)
 
 
 async def process_batch(
@@ -167,31 +169,66 @@ async def process_batch(
 
 
 async def candidate_ids(
-    conn: AsyncConnection, kind: LocalTimeKind, window: Window
+    conn: AsyncConnection, kind: LocalTimeKind, window: Window, known: KnownZones | None = None
 ) -> list[uuid.UUID]:
-    """Users whose time may be due in ``window`` and whose slot is not yet recorded."""
-    zones = (await conn.execute(select(local_time_zones.c.zone))).scalars().all()
-    plan = selection_plan(zones, window)
-    ids = await select_candidates(conn, kind, plan) if plan else []
-    log.debug("local_time_selected", kind=kind.kind, zones=len(zones), ranges=len(plan))
+    """Users whose time may be due in ``window`` and whose slot is not yet recorded.
+
+    With ``known`` zones from an earlier tick, one round trip: the statement also reports the
+    zones table's fingerprint, and only if it changed are the zones read again (a new zone's
+    users are then selected in this same tick).
+    """
+    known = known if known is not None else KnownZones()
+    if known.zones:
+        ids, fingerprint = await _select(conn, kind, selection_plan(known.zones, window))
+        if known.holds(fingerprint):
+            return ids
+    await _read_zones(conn, known)
+    ids, _ = await _select(conn, kind, selection_plan(known.zones, window))
+    log.debug("local_time_zones_read", kind=kind.kind, zones=len(known.zones))
     return ids
+
+
+async def _read_zones(conn: AsyncConnection, known: KnownZones) -> None:
+    """The zones and (PostgreSQL) their fingerprint, in one statement: one snapshot.
+
+    Without a fingerprint (SQLite) nothing is remembered, so every tick reads the zones.
+    """
+    if conn.dialect.name != "postgresql":
+        zones = (await conn.execute(select(local_time_zones.c.zone))).scalars().all()
+        known.remember(tuple(zones), None)
+        return
+    stmt = text(f"SELECT zone, ({ZONES_FINGERPRINT_SQL}) FROM local_time_zones")
+    rows = (await conn.execute(stmt)).all()
+    known.remember(tuple(r[0] for r in rows), rows[0][1] if rows else None)
 
 
 async def select_candidates(
     conn: AsyncConnection, kind: LocalTimeKind, plan: Sequence[PlanEntry]
 ) -> list[uuid.UUID]:
-    """Runs the selection statement for a plan.
+    """Runs the selection statement for a plan (``bench/local_time_selection.py`` times it)."""
+    return (await _select(conn, kind, plan))[0]
+
+
+async def _select(
+    conn: AsyncConnection, kind: LocalTimeKind, plan: Sequence[PlanEntry]
+) -> tuple[list[uuid.UUID], str | None]:
+    """The selected ids and, on PostgreSQL, the zones table's fingerprint.
 
     Its estimated cost grows with zones and dates; past ``jit_above_cost`` PostgreSQL would
     spend ~190 ms compiling JIT code for a ~3 ms query: ``db.engine`` turns ``jit`` off for
     the session when it connects, which costs no round trip per tick.
     """
-    stmt = (
-        text(selection_sql(kind, conn.dialect.name))
-        .bindparams(kind=kind.kind, **plan_params(plan, conn.dialect))
-        .columns(user_id=Uuid())
+    if not plan:
+        return [], None
+    stmt = text(selection_sql(kind, conn.dialect.name)).bindparams(
+        kind=kind.kind, **plan_params(plan, conn.dialect)
     )
-    return sorted(set((await conn.execute(stmt)).scalars()))
+    if conn.dialect.name != "postgresql":
+        scalars = (await conn.execute(stmt.columns(user_id=Uuid()))).scalars()
+        return sorted(set(scalars)), None
+    rows = (await conn.execute(stmt.columns(fingerprint=Text(), user_id=Uuid()))).all()
+    found = {row.user_id for row in rows if row.user_id is not None}
+    return sorted(found), rows[0].fingerprint if rows else None
 
 
 def plan_params(plan: Sequence[PlanEntry], dialect: Dialect) -> dict[str, Any]:
@@ -202,19 +239,24 @@ def plan_params(plan: Sequence[PlanEntry], dialect: Dialect) -> dict[str, Any]:
 
 
 def _plan_arrays(plan: Sequence[PlanEntry]) -> dict[str, list[Any]]:
-    """PostgreSQL: five parallel arrays (binary-encoded by asyncpg, read by ``unnest``).
+    """PostgreSQL: each zone with the number of its entry, and each entry's range, slot and
+    weekend flag once (binary-encoded by asyncpg, read by ``unnest``).
 
-    Built an entry at a time: an entry's range, slot and weekend flag repeat for its zones.
+    Zones outnumber entries ten to one (~420 to ~40); sending every entry's values once per
+    zone cost ~0.6 ms of encoding a tick.
     """
-    arrays: dict[str, list[Any]] = {n: [] for n in ("zones", "los", "his", "slots", "weekends")}
-    for entry in plan:
-        day, count = entry.range.day, len(entry.zones)
+    arrays: dict[str, list[Any]] = {n: [] for n in _PLAN_ARRAYS}
+    for number, entry in enumerate(plan, start=1):
         arrays["zones"] += entry.zones
-        arrays["los"] += [entry.range.lo] * count
-        arrays["his"] += [entry.range.hi] * count
-        arrays["slots"] += [slot_instant(day)] * count
-        arrays["weekends"] += [is_weekend(day)] * count
+        arrays["entries"] += [number] * len(entry.zones)
+        arrays["los"].append(entry.range.lo)
+        arrays["his"].append(entry.range.hi)
+        arrays["slots"].append(slot_instant(entry.range.day))
+        arrays["weekends"].append(is_weekend(entry.range.day))
     return arrays
+
+
+_PLAN_ARRAYS = ("zones", "entries", "los", "his", "slots", "weekends")
 
 
 def _plan_json(plan: Sequence[PlanEntry], dialect: Dialect) -> str:
@@ -252,22 +294,28 @@ def _storer(column_type: Any, dialect: Dialect) -> Callable[[Any], str]:
 # - the LATERAL subquery with OFFSET 0 is an optimisation fence. Without it the planner
 #   flattens the join and picks a parallel scan of every schedule (~200 ms, not ~3 ms);
 # - ``unnest`` of flat arrays is cheap to decode and its row count is estimated from the
-#   arrays themselves (a nested JSON plan was guessed at 10,000 rows and set off JIT).
+#   arrays themselves (a nested JSON plan was guessed at 10,000 rows and set off JIT); the
+#   ranges are numbered ``WITH ORDINALITY`` and each zone names its range's number.
 _SELECTION_SQL = {
     "postgresql": """
+SELECT f.fingerprint, c.user_id
+FROM ({fingerprint}) AS f(fingerprint)
+LEFT JOIN (
 SELECT s.user_id
-FROM unnest(CAST(:zones AS text[]), CAST(:los AS time[]), CAST(:his AS time[]),
-            CAST(:slots AS timestamptz[]), CAST(:weekends AS boolean[]))
-     AS p(zone, lo, hi, slot, weekend)
+FROM unnest(CAST(:zones AS text[]), CAST(:entries AS integer[])) AS z(zone, entry)
+JOIN unnest(CAST(:los AS time[]), CAST(:his AS time[]), CAST(:slots AS timestamptz[]),
+            CAST(:weekends AS boolean[])) WITH ORDINALITY AS p(lo, hi, slot, weekend, entry)
+  ON p.entry = z.entry
 CROSS JOIN LATERAL (
     SELECT s.user_id FROM local_time_schedules AS s
-    WHERE s.zone = p.zone AND s.{time} BETWEEN p.lo AND p.hi AND {due}
+    WHERE s.zone = z.zone AND s.{time} BETWEEN p.lo AND p.hi AND {due}
       AND NOT (p.weekend AND {skip})
       AND NOT EXISTS (
         SELECT 1 FROM reminders_sent AS r
         WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
           AND r.slot = p.slot)
     OFFSET 0) AS s
+) AS c ON true
 """,
     "sqlite": """
 SELECT s.user_id
@@ -295,6 +343,7 @@ def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
         time=kind.schedule_time.name,
         due=" AND ".join(f"s.{column}" for column in kind.due_columns),
         skip=f"s.{skip.name}" if skip is not None else "false",
+        fingerprint=ZONES_FINGERPRINT_SQL,
     )
 
 
