@@ -26,7 +26,8 @@ from notifier.services.counts import TickCounts
 
 # First match wins: (stage, fragment of the code's file name).
 STAGES = (
-    ("SMTP client (aiosmtplib)", "/aiosmtplib/"),
+    ("SMTP client (aiosmtplib, notifier's pipelining)", "/aiosmtplib/"),
+    ("SMTP client (aiosmtplib, notifier's pipelining)", "/notifier/delivery/pipelining"),
     ("templates (Jinja2)", "/jinja2/"),
     ("templates (Jinja2)", "/templates/"),
     ("database (SQLAlchemy)", "/sqlalchemy/"),

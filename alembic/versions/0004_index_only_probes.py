@@ -68,7 +68,10 @@ def upgrade() -> None:
 
 
 def _rebuild(name: str, column: str, carried: list[str], predicate: str) -> None:
-    """Builds the covering index beside the old one, then swaps it in: never without one."""
+    """Builds the covering index beside the old one, then swaps it in: never without one.
+
+    Each step may be repeated, so a migration interrupted half-way can simply run again.
+    """
     op.create_index(
         f"{name}_new",
         "local_time_schedules",
@@ -76,8 +79,11 @@ def _rebuild(name: str, column: str, carried: list[str], predicate: str) -> None
         postgresql_include=carried,
         postgresql_where=sa.text(predicate),
         postgresql_concurrently=True,
+        if_not_exists=True,
     )
-    op.drop_index(name, table_name="local_time_schedules", postgresql_concurrently=True)
+    op.drop_index(
+        name, table_name="local_time_schedules", postgresql_concurrently=True, if_exists=True
+    )
     op.execute(f"ALTER INDEX {name}_new RENAME TO {name}")
 
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,8 +107,9 @@ class Server:
             cleanup()
 
 
-def start_postgres(base: Path) -> Server:
-    """initdb into ``base`` and start a fast, non-durable PostgreSQL on a free port."""
+def start_postgres(base: Path, settings: Mapping[str, str] | None = None) -> Server:
+    """initdb into ``base`` and start a fast, non-durable PostgreSQL on a free port;
+    ``settings`` are more ``-c name=value`` options (the benchmark sizes its buffers)."""
     data = base / "pgdata"
     sock = base / "pgsock"
     for folder in (data, sock):
@@ -155,6 +156,7 @@ def start_postgres(base: Path) -> Server:
         "max_connections=300",
         "-c",
         "timezone=UTC",
+        *(arg for name, value in (settings or {}).items() for arg in ("-c", f"{name}={value}")),
     ]
     url = f"postgresql+asyncpg://notifier@127.0.0.1:{port}/postgres"
     ready = [_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "notifier", "-q"]
@@ -188,11 +190,13 @@ def start_redis(base: Path) -> Server:
 
 
 @contextlib.contextmanager
-def local_servers() -> Iterator[tuple[Server, Server]]:
+def local_servers(
+    postgres_settings: Mapping[str, str] | None = None,
+) -> Iterator[tuple[Server, Server]]:
     """Both servers in a temporary folder, removed afterwards."""
     base = Path(tempfile.mkdtemp(prefix="notifier-servers-"))
     os.chmod(base, 0o755)
-    pg = start_postgres(base / "pg")
+    pg = start_postgres(base / "pg", postgres_settings)
     redis = start_redis(base)
     try:
         yield pg, redis
