@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from notifier.config import Settings, to_async_url
-from notifier.content.formatting import duration_phrase, long_local, zone_label
+from notifier.content.formatting import duration_phrase, long_local, short_local, zone_label
 from notifier.jobs.arq_jobs import scheduled_instant
 from notifier.timemath.zones import get_zone
 
@@ -100,3 +102,17 @@ def test_secrets_never_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_plain_urls_get_async_drivers(url: str, expected: str) -> None:
     assert to_async_url(url) == expected
+
+
+@given(
+    st.datetimes(datetime(1970, 1, 2), datetime(2100, 1, 1), timezones=st.just(UTC)),
+    st.sampled_from(["America/New_York", "Asia/Kathmandu", "Pacific/Kiritimati", "UTC"]),
+)
+def test_local_times_read_as_strftime_writes_them_in_english(
+    instant: datetime, zone_name: str
+) -> None:
+    local = instant.astimezone(get_zone(zone_name))
+    long = f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M}"
+    short = f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
+    assert long_local(instant, get_zone(zone_name)) == long
+    assert short_local(instant, get_zone(zone_name)) == short

