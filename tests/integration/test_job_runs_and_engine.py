@@ -9,6 +9,7 @@ start; PostgreSQL does that close and the insert in one statement.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,32 +108,32 @@ async def _kill(database_url: str, pid: int) -> None:
         await other.dispose()
 
 
-async def test_an_idle_connection_is_pinged_and_replaced_when_dead(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def one_connection(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine whose pool holds one connection, so the next checkout is the killed one."""
     engine = make_engine(database_url, pool_size=1)
-    try:
-        pid = await _backend_pid(engine)
-        await _kill(database_url, pid)
-        monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
-        assert await _backend_pid(engine) != pid  # no error reaches the caller
-    finally:
-        await engine.dispose()
+    yield engine
+    await engine.dispose()
+
+
+async def test_an_idle_connection_is_pinged_and_replaced_when_dead(
+    database_url: str, one_connection: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = await _backend_pid(one_connection)
+    await _kill(database_url, pid)
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert await _backend_pid(one_connection) != pid  # no error reaches the caller
 
 
 async def test_a_busy_connection_is_not_pinged_and_a_disconnect_recovers_next_time(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, one_connection: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = make_engine(database_url, pool_size=1)
     monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
-    try:
-        pid = await _backend_pid(engine)
-        await _kill(database_url, pid)
-        # asyncpg reports the dead backend as "connection is closed" or, if the server's
-        # goodbye arrives as the query goes out, as an internal state error: either way the
-        # statement fails once and SQLAlchemy replaces the connection.
-        with pytest.raises(DBAPIError):
-            await _backend_pid(engine)
-        assert await _backend_pid(engine) != pid
-    finally:
-        await engine.dispose()
+    pid = await _backend_pid(one_connection)
+    await _kill(database_url, pid)
+    # asyncpg reports the dead backend as "connection is closed" or, if the server's goodbye
+    # arrives as the query goes out, as an internal state error: either way the statement
+    # fails once and SQLAlchemy replaces the connection.
+    with pytest.raises(DBAPIError):
+        await _backend_pid(one_connection)
+    assert await _backend_pid(one_connection) != pid

@@ -37,12 +37,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Select, Text, Uuid, func, literal, select, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Select, Uuid, func, literal, select, text
+from sqlalchemy.engine import Dialect, Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
@@ -220,15 +221,40 @@ async def _select(
     """
     if not plan:
         return [], None
+    if conn.dialect.name == "postgresql":
+        return await _select_postgresql(conn, kind, plan)
     stmt = text(selection_sql(kind, conn.dialect.name)).bindparams(
         kind=kind.kind, **plan_params(plan, conn.dialect)
     )
-    if conn.dialect.name != "postgresql":
-        scalars = (await conn.execute(stmt.columns(user_id=Uuid()))).scalars()
-        return sorted(set(scalars)), None
-    rows = (await conn.execute(stmt.columns(fingerprint=Text(), user_id=Uuid()))).all()
-    found = {row.user_id for row in rows if row.user_id is not None}
-    return sorted(found), rows[0].fingerprint if rows else None
+    scalars = (await conn.execute(stmt.columns(user_id=Uuid()))).scalars()
+    return sorted(set(scalars)), None
+
+
+async def _select_postgresql(
+    conn: AsyncConnection, kind: LocalTimeKind, plan: Sequence[PlanEntry]
+) -> tuple[list[uuid.UUID], str | None]:
+    """The statement straight to the driver, positional parameters in ``_PLAN_ARRAYS`` order.
+
+    A ``text()`` clause carrying six arrays cost ~0.4 ms more a tick (SQLAlchemy's parameter
+    handling), a tenth of the budget of a tick with nobody due.
+    """
+    arrays = _plan_arrays(plan)
+    params = (*(arrays[name] for name in _PLAN_ARRAYS), kind.kind)
+    result: Result[str, uuid.UUID | None] = await conn.exec_driver_sql(
+        _positional_sql(kind), params
+    )
+    rows = [(row[0], row[1]) for row in result]
+    found = {user_id for _, user_id in rows if user_id is not None}
+    return sorted(found), rows[0][0] if rows else None
+
+
+@cache
+def _positional_sql(kind: LocalTimeKind) -> str:
+    """The PostgreSQL statement of ``kind`` with ``$n`` in place of its named parameters."""
+    sql = selection_sql(kind, "postgresql")
+    for number, name in enumerate((*_PLAN_ARRAYS, "kind"), start=1):
+        sql = sql.replace(f":{name}", f"${number}")
+    return sql
 
 
 def plan_params(plan: Sequence[PlanEntry], dialect: Dialect) -> dict[str, Any]:
