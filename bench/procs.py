@@ -40,9 +40,9 @@ class SinkProcess:
     proc: subprocess.Popen[bytes]
 
     @classmethod
-    def start(cls, folder: Path, name: str) -> SinkProcess:
+    def start(cls, folder: Path, name: str, mode: str = "chunking") -> SinkProcess:
         port, out = free_port(), folder / f"sink-{name}.txt"
-        argv = [sys.executable, "-m", "bench.sink", str(port), str(out)]
+        argv = [sys.executable, "-m", "bench.sink", str(port), str(out), mode]
         with (folder / f"sink-{name}.log").open("ab") as log:
             proc = subprocess.Popen(  # noqa: S603 (our own argv)
                 argv, cwd=Path(__file__).parent.parent, stdout=log, stderr=log

@@ -7,7 +7,8 @@ like Postfix (replies to commands that arrive together leave in one write; ``BDA
 carries a whole message), and keeps only what the report needs per message: the acceptance
 time and the ``Message-ID`` (to join with ``reminders_sent``), found with one byte search.
 
-Run as its own process (``python -m bench.sink PORT OUT``) so its CPU is accounted apart; on
+Run as its own process (``python -m bench.sink PORT OUT [chunking|pipelining|plain]``, the
+extensions it advertises) so its CPU is accounted apart; on
 SIGTERM it writes one ``<unix time> <message-id>`` line per accepted message to ``OUT``.
 """
 
@@ -21,18 +22,30 @@ from pathlib import Path
 
 _END = b"\r\n.\r\n"
 _MID = b"\r\nMessage-ID: "
+# The extensions advertised, by name on the command line (default: both, as Postfix does).
+EXTENSIONS = {
+    "chunking": ("PIPELINING", "CHUNKING"),
+    "pipelining": ("PIPELINING",),
+    "plain": (),
+}
 _REPLIES = {
-    b"EHLO": b"250-sink\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n",
     b"DATA": b"354 go ahead\r\n",
     b"QUIT": b"221 bye\r\n",
 }
 
 
+def ehlo_reply(extensions: tuple[str, ...]) -> bytes:
+    return b"".join(f"250-{name}\r\n".encode() for name in ("sink", *extensions)) + (
+        b"250 8BITMIME\r\n"
+    )
+
+
 class SinkProtocol(asyncio.Protocol):
     """One SMTP session: command lines answered from ``_REPLIES``; DATA read up to ``.``."""
 
-    def __init__(self, accepted: list[tuple[float, bytes]]) -> None:
+    def __init__(self, accepted: list[tuple[float, bytes]], ehlo: bytes) -> None:
         self.accepted = accepted
+        self.ehlo = ehlo
         self.buffer = b""
         self.in_data = False
         self.chunk = -1  # bytes of a BDAT chunk still to come, -1 outside one
@@ -86,7 +99,8 @@ class SinkProtocol(asyncio.Protocol):
         if verb == b"BDAT":
             self.chunk = int(line.split()[1])  # every chunk is LAST: the sender sends one
             return True
-        self.replies.append(_REPLIES.get(verb, b"250 ok\r\n"))
+        reply = self.ehlo if verb == b"EHLO" else _REPLIES.get(verb, b"250 ok\r\n")
+        self.replies.append(reply)
         self.in_data = verb == b"DATA"
         self.closing = self.closing or verb == b"QUIT"
         return True
@@ -98,11 +112,12 @@ class SinkProtocol(asyncio.Protocol):
         self.replies.append(b"250 accepted\r\n")
 
 
-async def serve(port: int) -> list[tuple[float, bytes]]:
+async def serve(port: int, extensions: tuple[str, ...]) -> list[tuple[float, bytes]]:
     """Serves until SIGTERM; returns what was accepted."""
     accepted: list[tuple[float, bytes]] = []
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SinkProtocol(accepted), "127.0.0.1", port)
+    ehlo = ehlo_reply(extensions)
+    server = await loop.create_server(lambda: SinkProtocol(accepted, ehlo), "127.0.0.1", port)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -111,7 +126,8 @@ async def serve(port: int) -> list[tuple[float, bytes]]:
 
 
 def main() -> None:
-    accepted = asyncio.run(serve(int(sys.argv[1])))
+    mode = sys.argv[3] if len(sys.argv) > 3 else "chunking"
+    accepted = asyncio.run(serve(int(sys.argv[1]), EXTENSIONS[mode]))
     lines = (f"{at:.6f} {mid.decode('ascii', 'replace')}\n" for at, mid in accepted)
     Path(sys.argv[2]).write_text("".join(lines), encoding="ascii")
 
