@@ -32,12 +32,11 @@ from sqlalchemy import Select, literal_column, select, update
 from notifier.app import Services
 from notifier.db.schema import tasks
 from notifier.delivery.ledger import SlotKey
-from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.task_common import (
     Plan,
-    fetch_ids,
+    StateFollowingJob,
     fetch_rows,
     join_recipient,
     open_task,
@@ -49,23 +48,6 @@ from notifier.services.task_common import (
 
 KIND = "task_overdue"
 OVERDUE = "overdue"
-
-
-async def run_tick(services: Services, now: datetime) -> TickCounts:
-    """One tick at ``now``: every open task past due and not yet marked overdue."""
-    return await run_inline(services, now, due_ids, process_batch)
-
-
-async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
-    """The tick's selection half (``services.batches``)."""
-    return await fetch_ids(services, candidates(now))
-
-
-async def process_batch(
-    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
-) -> TickCounts:
-    """The sending half, at now on the tick's timeline: these kinds follow the rows' state."""
-    return await process(services, ids, tick.current(services.clock))
 
 
 def _newly_overdue(now: datetime) -> list[Any]:
@@ -124,3 +106,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -
     counts = await dispatch(services, plan.deliveries, plan.outcomes, now=now)
     await mark_overdue(services, ids, now)
     return counts
+
+
+JOB = StateFollowingJob(candidates, process)
+run_tick, due_ids, process_batch = JOB.run_tick, JOB.due_ids, JOB.process_batch

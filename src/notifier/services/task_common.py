@@ -25,8 +25,10 @@ from notifier.app import Services
 from notifier.batching import batched
 from notifier.content.mime import BadAddressError, check_address
 from notifier.content.task_notification import TaskFacts, task_context
+from notifier.db.engine import autocommit
 from notifier.db.schema import notification_settings, reminders_sent, tasks, users, workspaces
 from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery
 from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
@@ -155,9 +157,34 @@ def plan_row(
 
 
 async def fetch_ids(services: Services, stmt: Select[Any]) -> list[uuid.UUID]:
-    """Runs a candidate query (ids only) on its own short connection."""
-    async with services.engine.connect() as conn:
+    """Runs a candidate query (ids only) on its own short connection; one read, so autocommit
+    (no BEGIN and ROLLBACK round trips around it)."""
+    async with autocommit(services.engine) as conn:
         return list((await conn.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True)
+class StateFollowingJob:
+    """A task kind's tick from its candidate query and its batch step (``services.batches``).
+
+    These kinds follow the rows' state, not a window: a batch run late re-reads its rows at
+    now on the tick's timeline.
+    """
+
+    candidates: Callable[[datetime], Select[Any]]
+    process: Callable[[Services, Sequence[uuid.UUID], datetime], Awaitable[TickCounts]]
+
+    async def run_tick(self, services: Services, now: datetime) -> TickCounts:
+        """One tick at ``now``, both halves in this process."""
+        return await run_inline(services, now, self.due_ids, self.process_batch)
+
+    async def due_ids(self, services: Services, now: datetime) -> list[uuid.UUID]:
+        return await fetch_ids(services, self.candidates(now))
+
+    async def process_batch(
+        self, services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
+    ) -> TickCounts:
+        return await self.process(services, ids, tick.current(services.clock))
 
 
 async def fetch_rows(services: Services, stmt: Select[Any]) -> Sequence[Any]:

@@ -32,13 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.app import Clock, Services
 from notifier.db.schema import task_reminders, tasks
 from notifier.delivery.ledger import SlotKey
-from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import WINDOW_PASSED, dispatch
 from notifier.services.task_common import (
     AfterSent,
     Plan,
-    fetch_ids,
+    StateFollowingJob,
     fetch_rows,
     join_recipient,
     plan_row,
@@ -50,23 +49,6 @@ from notifier.services.task_common import (
 KIND = "task_reminder"
 MAX_LATENESS = timedelta(hours=24)
 LATE_RECORD_HORIZON = timedelta(days=7)
-
-
-async def run_tick(services: Services, now: datetime) -> TickCounts:
-    """One tick at ``now``: every due, unsent, unfinished reminder row."""
-    return await run_inline(services, now, due_ids, process_batch)
-
-
-async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
-    """The tick's selection half (``services.batches``)."""
-    return await fetch_ids(services, candidates(now))
-
-
-async def process_batch(
-    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
-) -> TickCounts:
-    """The sending half, at now on the tick's timeline: these kinds follow the rows' state."""
-    return await process(services, ids, tick.current(services.clock))
 
 
 def candidates(now: datetime) -> Select[Any]:
@@ -145,3 +127,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -
             due_at=row["remind_at"],
         )
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
+
+
+JOB = StateFollowingJob(candidates, process)
+run_tick, due_ids, process_batch = JOB.run_tick, JOB.due_ids, JOB.process_batch
