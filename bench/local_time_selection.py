@@ -69,8 +69,7 @@ async def measure(services: Services, dsn: str, now: datetime, label: str) -> No
 
 
 async def breakdown(services: Services, window: Window, label: str) -> None:
-    """Where the selection's time goes: zones read, Python plan, parameters, the query
-    (which includes its ``SET LOCAL jit = off`` round trip)."""
+    """Where the selection's time goes: zones read, Python plan, parameters, the query."""
     kind = daily_digest.DIGEST
     parts: dict[str, list[float]] = {"zones": [], "plan": [], "params": [], "query": []}
     async with services.engine.connect() as conn:
@@ -116,7 +115,6 @@ async def explain(services: Services, now: datetime) -> None:
         sql = "EXPLAIN (ANALYZE, BUFFERS) " + local_time.selection_sql(kind, "postgresql")
         params = local_time.plan_params(plan, conn.dialect)
         stmt = text(sql).bindparams(kind=kind.kind, **params)
-        await conn.exec_driver_sql("SET LOCAL jit = off")  # as the tick does
         lines = list((await conn.execute(stmt)).scalars())
     print(f"EXPLAIN ANALYZE of the selection ({len(plan)} ranges):")
     for line in lines:

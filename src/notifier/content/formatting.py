@@ -23,8 +23,8 @@ def _offset(instant: datetime, zone: ZoneInfo) -> str:
 
 # English names whatever the process locale; a tuple lookup is also several times cheaper
 # than ``strftime`` (the two formatters below cost ~6% of a busy worker with it).
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTH_NAMES = (
     "January",
     "February",
     "March",
@@ -43,14 +43,14 @@ _MONTHS = (
 def long_local(instant: datetime, zone: ZoneInfo) -> str:
     """``Monday 9 March 2026, 10:00``."""
     local = instant.astimezone(zone)
-    day, month = _DAYS[local.weekday()], _MONTHS[local.month - 1]
+    day, month = DAY_NAMES[local.weekday()], MONTH_NAMES[local.month - 1]
     return f"{day} {local.day} {month} {local.year}, {local.hour:02d}:{local.minute:02d}"
 
 
 def short_local(instant: datetime, zone: ZoneInfo) -> str:
     """``Mon 9 Mar, 10:00``; for subjects."""
     local = instant.astimezone(zone)
-    day, month = _DAYS[local.weekday()][:3], _MONTHS[local.month - 1][:3]
+    day, month = DAY_NAMES[local.weekday()][:3], MONTH_NAMES[local.month - 1][:3]
     return f"{day} {local.day} {month}, {local.hour:02d}:{local.minute:02d}"
 
 

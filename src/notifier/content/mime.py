@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from notifier.content.formatting import DAY_NAMES, MONTH_NAMES
+
 _ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$"
 )
@@ -36,10 +38,6 @@ class OutgoingMessage:
     date: datetime
 
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
 def header_date(moment: datetime) -> str:
     """The ``Date:`` value in UTC, as ``email.utils.format_datetime`` writes it.
 
@@ -47,7 +45,7 @@ def header_date(moment: datetime) -> str:
     locale, as RFC 5322 requires.
     """
     utc = moment.astimezone(UTC)
-    day, month = _DAYS[utc.weekday()], _MONTHS[utc.month - 1]
+    day, month = DAY_NAMES[utc.weekday()][:3], MONTH_NAMES[utc.month - 1][:3]
     clock = f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
     return f"{day}, {utc.day:02d} {month} {utc.year:04d} {clock} +0000"
 

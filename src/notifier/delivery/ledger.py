@@ -120,23 +120,6 @@ def _match(key: SlotKey) -> object:
     )
 
 
-async def mark_sent(
-    conn: AsyncConnection, key: SlotKey, *, message_id: str, attempts: int, now: datetime
-) -> None:
-    """The server accepted the message: the slot is done for good."""
-    await conn.execute(
-        update(rs)
-        .where(_match(key))  # type: ignore[arg-type]
-        .values(
-            status="sent",
-            sent_at=now,
-            message_id=message_id,
-            attempts=rs.c.attempts + attempts,
-            lease_until=None,
-        )
-    )
-
-
 @dataclass(frozen=True)
 class SentMark:
     """One accepted message to record: its slot, ``Message-ID`` and SMTP attempts used."""

@@ -137,7 +137,8 @@ def crlf_lines(data: bytes) -> bytes:
     Our messages already use CRLF (``content.mime``), so the regular expression aiosmtplib
     runs on every message runs only on other input.
     """
-    if data.count(b"\n") != data.count(b"\r\n") or b"\r" in data.replace(b"\r\n", b""):
+    pairs = data.count(b"\r\n")  # a lone CR or LF shows as more of one than of the pairs
+    if data.count(b"\n") != pairs or data.count(b"\r") != pairs:
         data = aiosmtplib.protocol.normalize_message_line_endings(data)
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
@@ -229,11 +230,11 @@ async def _abandon(reader: ReplyReader, start: SMTPResponse) -> None:
 
 async def quit_session(reader: ReplyReader) -> None:
     """Says ``QUIT`` and closes; a server that does not answer is simply hung up on."""
-    reader.reply_seconds = min(reader.reply_seconds, 5.0)
     try:
         reader.write(b"QUIT\r\n")
-        await reader.reply()
-    except (aiosmtplib.SMTPException, OSError):
+        async with asyncio.timeout(5):
+            await reader.reply()
+    except (aiosmtplib.SMTPException, OSError):  # TimeoutError is an OSError
         pass
     finally:
         reader.transport.close()

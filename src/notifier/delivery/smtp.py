@@ -122,8 +122,7 @@ class SmtpPool:
         except _REFUSALS as exc:  # the server answered and the envelope was reset: keep it
             raise classify(exc) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            await _discard(session)
-            session = self._new_session()
+            await _discard(session)  # no longer connected: the next send opens a new one
             raise classify(exc) from None
         finally:
             self._idle.put_nowait(session)
@@ -174,6 +173,7 @@ async def _discard(session: _Session) -> None:
     if session.reader is not None:
         if session.reader.alive:
             await quit_session(session.reader)
+        session.reader.transport.close()  # after a garbled reply the socket may still be open
         return
     client = session.client
     if client.is_connected:

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from notifier.app import Services
 from notifier.content.daily_digest import DigestAppointment, digest_context
 from notifier.db.schema import (
     DIGEST_DUE_COLUMNS,
@@ -26,33 +25,12 @@ from notifier.db.schema import (
     local_time_schedules,
     notification_settings,
 )
-from notifier.services import local_time
-from notifier.services.batches import TickInstant
-from notifier.services.counts import TickCounts
 from notifier.services.local_time import DueUser, LocalTimeKind, Plan, TickContext
-from notifier.services.local_time import run_tick as run_local_time_tick
 from notifier.timemath.zones import local_day_bounds
 
 KIND = "daily_digest"
 
 Bounds = tuple[datetime, datetime]
-
-
-async def run_tick(services: Services, now: datetime) -> TickCounts:
-    """One tick at ``now``: every digest due in the catch-up window, once."""
-    return await run_local_time_tick(services, now, DIGEST)
-
-
-async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
-    """The tick's selection half (``services.batches``)."""
-    return await local_time.due_ids(services, now, DIGEST)
-
-
-async def process_batch(
-    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
-) -> TickCounts:
-    """The tick's sending half (``services.batches``)."""
-    return await local_time.process_batch(services, ids, tick, DIGEST)
 
 
 async def prepare(
@@ -135,3 +113,5 @@ DIGEST = LocalTimeKind(
     default_time=time(7, 0),
     prepare=prepare,
 )
+
+run_tick, due_ids, process_batch = DIGEST.run_tick, DIGEST.due_ids, DIGEST.process_batch

@@ -132,6 +132,18 @@ class LocalTimeKind:
     default_time: time
     prepare: Prepare
 
+    # The kind's tick and its two halves (``services.batches``): the module's functions below.
+    async def run_tick(self, services: Services, now: datetime) -> TickCounts:
+        return await run_tick(services, now, self)
+
+    async def due_ids(self, services: Services, now: datetime) -> list[uuid.UUID]:
+        return await due_ids(services, now, self)
+
+    async def process_batch(
+        self, services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
+    ) -> TickCounts:
+        return await process_batch(services, ids, tick, self)
+
 
 async def run_tick(services: Services, now: datetime, kind: LocalTimeKind) -> TickCounts:
     """One tick at ``now``: every slot of ``kind`` due in the catch-up window, once."""

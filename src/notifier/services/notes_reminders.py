@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import time
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from notifier.app import Services
 from notifier.content.notes_reminder import notes_context
 from notifier.db.schema import (
     NOTES_DUE_COLUMNS,
@@ -23,30 +22,9 @@ from notifier.db.schema import (
     sessions,
 )
 from notifier.delivery.ledger import Outcome
-from notifier.services import local_time
-from notifier.services.batches import TickInstant
-from notifier.services.counts import TickCounts
 from notifier.services.local_time import DueUser, LocalTimeKind, Plan, TickContext
-from notifier.services.local_time import run_tick as run_local_time_tick
 
 KIND = "notes_reminder"
-
-
-async def run_tick(services: Services, now: datetime) -> TickCounts:
-    """One tick at ``now``: every notes reminder due in the catch-up window, once."""
-    return await run_local_time_tick(services, now, NOTES)
-
-
-async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
-    """The tick's selection half (``services.batches``)."""
-    return await local_time.due_ids(services, now, NOTES)
-
-
-async def process_batch(
-    services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
-) -> TickCounts:
-    """The tick's sending half (``services.batches``)."""
-    return await local_time.process_batch(services, ids, tick, NOTES)
 
 
 async def prepare(
@@ -94,3 +72,5 @@ NOTES = LocalTimeKind(
     default_time=time(18, 0),
     prepare=prepare,
 )
+
+run_tick, due_ids, process_batch = NOTES.run_tick, NOTES.due_ids, NOTES.process_batch
