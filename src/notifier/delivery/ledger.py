@@ -21,6 +21,8 @@ from notifier.db.schema import reminders_sent as rs
 from notifier.db.upsert import insert_ignoring_conflicts
 
 _KEY_COLUMNS = ("kind", "entity_id", "user_id", "slot")
+# A slot with one of these is done for good; a ``pending`` one may still be claimed again.
+FINAL_STATUSES = ("sent", "failed", "skipped")
 
 
 @dataclass(frozen=True)

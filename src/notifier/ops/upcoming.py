@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.config import JOB_NAMES, Settings
 from notifier.db.schema import appointments, reminders_sent, sessions, task_reminders, tasks
+from notifier.delivery.ledger import FINAL_STATUSES
 from notifier.ops.users import User, load_user
 from notifier.rules.appointment_reminders import MAX_OFFSET
 from notifier.rules.upcoming import (
@@ -35,7 +36,7 @@ from notifier.rules.upcoming import (
     offset_changes,
     plan,
 )
-from notifier.services.task_common import FINAL_STATUSES, open_task
+from notifier.services.task_common import open_task
 from notifier.timemath.cron import parse_cron
 
 ENTITY_LABELS = {

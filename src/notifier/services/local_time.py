@@ -19,7 +19,10 @@ share their offsets that day share a range, ~400 zones make ~40 ranges). The pla
 parameters, a row ``(zone, lo, hi, slot, weekend)`` per zone and range (PostgreSQL: arrays of
 zones and of ranges; SQLite: one JSON text), and one statement joins them to the kind's partial
 index: one index-only probe per zone and date (migration 0004), and an anti-join on
-``reminders_sent``'s unique key to skip slots already recorded. The statement's text never
+``reminders_sent``'s unique key to skip slots already finished (``sent``, ``failed``,
+``skipped``). A ``pending`` row stays a candidate: a claim released after transient SMTP
+failures, by a stopping worker or by a killed one (its lease runs out) is tried again by the
+next tick, and a claim still leased is simply not won again. The statement's text never
 changes, so it is prepared once and planned once (an ``OR`` of per-zone ranges cost ~11 ms of
 planning per tick); its cost follows the number of zones and of users in range, not the size
 of the table. Figures: ``bench/local_time_selection.py``.
@@ -57,7 +60,7 @@ from notifier.db.schema import (
     users,
     workspaces,
 )
-from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.delivery.ledger import FINAL_STATUSES, Outcome, SlotKey
 from notifier.rules.local_time_slots import (
     DueSlot,
     PlanEntry,
@@ -351,7 +354,7 @@ CROSS JOIN LATERAL (
       AND NOT EXISTS (
         SELECT 1 FROM reminders_sent AS r
         WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
-          AND r.slot = p.slot)
+          AND r.slot = p.slot AND r.status IN {final})
     OFFSET 0) AS s
 ) AS c ON true
 """,
@@ -366,7 +369,7 @@ WHERE {due} AND NOT (json_extract(p.value, '$.weekend') AND {skip})
   AND NOT EXISTS (
     SELECT 1 FROM reminders_sent AS r
     WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
-      AND r.slot = json_extract(p.value, '$.slot'))
+      AND r.slot = json_extract(p.value, '$.slot') AND r.status IN {final})
 """,
 }
 
@@ -382,6 +385,7 @@ def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
         due=" AND ".join(f"s.{column}" for column in kind.due_columns),
         skip=f"s.{skip.name}" if skip is not None else "false",
         fingerprint=ZONES_FINGERPRINT_SQL,
+        final="(" + ", ".join(f"'{status}'" for status in FINAL_STATUSES) + ")",
     )
 
 
@@ -421,7 +425,7 @@ async def _process(
         rows = (await conn.execute(_fresh_rows_query(kind, ids))).mappings().all()
         due = [item for row in rows for item in resolve_row(row, kind.kind, ctx.window, plan)]
         await kind.prepare(conn, due, ctx, plan)
-    return await dispatch(services, plan.deliveries, plan.outcomes)
+    return await dispatch(services, plan.deliveries, plan.outcomes, now=ctx.window.end)
 
 
 def resolve_row(row: Mapping[str, Any], kind: str, window: Window, plan: Plan) -> list[DueUser]:

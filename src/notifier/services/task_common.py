@@ -27,13 +27,12 @@ from notifier.content.mime import BadAddressError, check_address
 from notifier.content.task_notification import TaskFacts, task_context
 from notifier.db.engine import autocommit
 from notifier.db.schema import notification_settings, reminders_sent, tasks, users, workspaces
-from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.delivery.ledger import FINAL_STATUSES, Outcome, SlotKey
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery
 from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
 
-FINAL_STATUSES = ("sent", "failed", "skipped")
 AfterSent = Callable[[AsyncConnection], Awaitable[None]]
 
 
