@@ -33,7 +33,6 @@ from bench.sending import run_blast, run_sends
 from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
 from notifier.logs import configure_logging
-from notifier.rules.local_time_slots import slot_instant
 from notifier.timemath.windows import catch_up_window
 
 RESULTS = Path(__file__).parent / "results"
@@ -109,7 +108,7 @@ async def measure(
     at = utc_now().replace(second=0, microsecond=0)
     rnd = random.Random(args.seed)
     pop = populate(args.users, args.zones, catch_up_window(at, timedelta(minutes=60)), rnd)
-    await load(lab.dsn, pop, rnd, slot_instant(at.date() - timedelta(days=1)))
+    await load(lab.dsn, pop, rnd, at)
     await appointments.build_background(lab.dsn, args.appointments, at)
     await vacuum_analyze(lab.dsn)
     selection = await run_selection(lab, pop, at, args.due, rnd)

@@ -14,12 +14,12 @@ import random
 import uuid
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as wall_time
 
 import asyncpg
 
-from notifier.rules.local_time_slots import due_slots
+from notifier.rules.local_time_slots import due_slots, slot_instant
 from notifier.timemath.windows import Window
 from notifier.timemath.zones import get_zone
 
@@ -81,8 +81,13 @@ def populate(users: int, zones: int, window: Window, rnd: random.Random) -> Popu
     return Population(spaces, people, allowed, due)
 
 
-async def load(dsn: str, pop: Population, rnd: random.Random, yesterday: datetime) -> None:
-    """COPY the host rows in chunks, as an import would; triggers fill the schedule table."""
+async def load(dsn: str, pop: Population, rnd: random.Random, at: datetime) -> None:
+    """COPY the host rows in chunks, as an import would; triggers fill the schedule table.
+
+    The ledger gets an earlier digest of every user, as production would have: that of the
+    local date two days before ``at``'s UTC date. Not the day before: at 00:30 UTC it is still
+    that day in the Americas, so their users made due at ``at`` would be found done already.
+    """
     conn = await asyncpg.connect(dsn)
     try:
         await conn.copy_records_to_table(
@@ -102,12 +107,12 @@ async def load(dsn: str, pop: Population, rnd: random.Random, yesterday: datetim
                 records=[_settings(u, pop.allowed[zone], rnd) for u, _, _, zone in chunk],
                 columns=SETTINGS_COLUMNS,
             )
-        # Steady state: yesterday's digest of every user is already in the ledger.
+        # Steady state: an earlier digest of every user is already in the ledger.
         await conn.execute(
             "INSERT INTO reminders_sent (id, kind, entity_id, user_id, slot, status, attempts,"
             " created_at) SELECT gen_random_uuid(), 'daily_digest', user_id, user_id,"
             " $1::timestamptz, 'sent', 1, now() FROM local_time_schedules",
-            yesterday,
+            slot_instant(at.date() - timedelta(days=2)),
         )
         await conn.execute("VACUUM ANALYZE")
     finally:

@@ -35,7 +35,10 @@ class Captured:
 @dataclass
 class CaptureHandler:
     """Stores messages; answers ``550`` for addresses in ``reject``, ``451`` while an address
-    has ``tempfail`` answers left, and waits ``delay`` seconds per message (a slow relay).
+    has ``tempfail`` answers left, and waits ``delay`` seconds per message once it has it all
+    (a slow relay: a client cut off meanwhile cannot tell whether it was taken) or
+    ``rcpt_delay`` seconds per recipient (slow before the message: a cut loses nothing), or
+    ``answer_delay`` seconds after storing a message before saying so.
 
     It advertises ``PIPELINING`` as Postfix and MailHog do (aiosmtpd reads pipelined commands
     in order), so tests exercise the worker's pipelined path; ``pipelining = False`` gives a
@@ -45,6 +48,8 @@ class CaptureHandler:
     reject: set[str] = field(default_factory=set)
     tempfail: dict[str, int] = field(default_factory=dict)
     delay: float = 0.0
+    rcpt_delay: float = 0.0
+    answer_delay: float = 0.0
     pipelining: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -59,6 +64,8 @@ class CaptureHandler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
+        if self.rcpt_delay:
+            await asyncio.sleep(self.rcpt_delay)
         if address in self.reject:
             return "550 5.1.1 mailbox unavailable"
         if self.tempfail.get(address, 0) > 0:
@@ -74,6 +81,8 @@ class CaptureHandler:
             self.messages.append(
                 Captured(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
             )
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
         return "250 Message accepted"
 
     def clear(self) -> None:
@@ -81,7 +90,7 @@ class CaptureHandler:
             self.messages.clear()
         self.reject.clear()
         self.tempfail.clear()
-        self.delay = 0.0
+        self.delay = self.rcpt_delay = self.answer_delay = 0.0
         self.pipelining = True
 
     def snapshot(self) -> list[Captured]:

@@ -124,6 +124,9 @@ class SmtpPool:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await _discard(session)  # no longer connected: the next send opens a new one
             raise classify(exc) from None
+        except asyncio.CancelledError:
+            _hang_up(session)  # cut mid-transaction: the session is out of step with its server
+            raise
         finally:
             self._idle.put_nowait(session)
 
@@ -166,6 +169,14 @@ async def _transaction(client: aiosmtplib.SMTP, sender: str, recipient: str, dat
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
             await client.rset()
         raise
+
+
+def _hang_up(session: _Session) -> None:
+    """Closes the socket at once, without QUIT; the pool opens a new session in its place."""
+    if session.reader is not None:
+        session.reader.transport.close()
+    else:
+        session.client.close()
 
 
 async def _discard(session: _Session) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
@@ -30,6 +31,12 @@ log = structlog.get_logger("notifier.dispatch")
 # The suffix of every reason for a slot given up because its sending window passed; such
 # outcomes count in ``notifier_missed_window_drops_total`` whoever records them.
 WINDOW_PASSED = "window passed"
+# The reason of a send handed back because its claim's lease was running out.
+LEASE_RAN_OUT = "claim lease running out"
+# Of a claim's lease, the end kept for recording ``sent`` (a quarter of it, at most this).
+MARK_RESERVE_SECONDS = 30.0
+MARK_RETRY_FIRST_SECONDS = 0.05
+MARK_RETRY_MAX_SECONDS = 2.0
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
@@ -98,27 +105,42 @@ async def dispatch(
     counts = TickCounts(selected=len(deliveries) + len(outcomes))
     tick = TickTime(now or services.clock(), time.monotonic())
     wall = services.clock()
+    lease = timedelta(seconds=services.settings.claim_lease_seconds)
+    claimed_at = time.monotonic()  # before the claim: the lease as seen here ends no later
     async with services.engine.begin() as conn:
         await ledger.record(conn, outcomes, wall)
-        claimed = await ledger.claim(
-            conn,
-            [d.key for d in deliveries],
-            wall,
-            timedelta(seconds=services.settings.claim_lease_seconds),
-        )
+        claimed = await ledger.claim(conn, [d.key for d in deliveries], wall, lease)
     _count_outcomes(services, counts, outcomes)
     counts.already_done += len(deliveries) - len(claimed)
     mine = [d for d in deliveries if d.key in claimed]
-    marks = SentMarks(services)
+    sending = Sending(services, tick, claimed_at, lease.total_seconds())
     try:
-        results = await asyncio.gather(*(_deliver(services, d, marks, tick) for d in mine))
+        results = await asyncio.gather(*(_deliver(services, d, sending) for d in mine))
     except asyncio.CancelledError:
-        await _release(services, mine)
+        # A send under way may have reached the server: its claim keeps its lease.
+        await _release(services, [d for d in mine if d.key not in sending.started])
         raise
     for delivery, status in zip(mine, results, strict=True):
         setattr(counts, status, getattr(counts, status) + 1)
         services.metrics.notifications.labels(delivery.key.kind, status).inc()
     return counts
+
+
+class Sending:
+    """What the sends of one claim share: the tick's clock, the group commit, the lease.
+
+    A claim is only safe while its lease holds: past ``lease_end`` another tick may take the
+    slot over and send it too. So no SMTP attempt starts or runs after ``attempts_until``,
+    which keeps the rest of the lease (a quarter, at most ``MARK_RESERVE_SECONDS``) for
+    recording ``sent``; a send that could not finish in time is handed back to the next tick.
+    """
+
+    def __init__(self, services: Services, tick: TickTime, claimed_at: float, lease: float) -> None:
+        self.tick = tick
+        lease_end = claimed_at + lease
+        self.attempts_until = lease_end - min(lease / 4, MARK_RESERVE_SECONDS)
+        self.marks = SentMarks(services, lease_end)
+        self.started: set[SlotKey] = set()
 
 
 async def _release(services: Services, deliveries: Sequence[Delivery]) -> None:
@@ -146,9 +168,9 @@ def _count_outcomes(services: Services, counts: TickCounts, outcomes: Sequence[O
             counts.skipped += 1
 
 
-async def _deliver(services: Services, delivery: Delivery, marks: SentMarks, tick: TickTime) -> str:
+async def _deliver(services: Services, delivery: Delivery, sending: Sending) -> str:
     """Renders and sends one claimed slot; returns the TickCounts field to bump."""
-    key = delivery.key
+    key, tick = delivery.key, sending.tick
     message_id = slot_message_id(
         key.kind,
         key.entity_id,
@@ -163,8 +185,9 @@ async def _deliver(services: Services, delivery: Delivery, marks: SentMarks, tic
     # Held until `sent` is recorded, so a crash leaves at most SEND_WINDOW accepted-but-
     # unrecorded messages per process: the duplicate bound stated in runbook.md.
     async with services.send_gate:
+        sending.started.add(key)
         try:
-            attempts = await _send(services, delivery, data, tick.remaining(delivery.expires_at))
+            attempts = await _send(services, delivery, data, sending)
         except SendError as err:
             final = err.permanent or tick.remaining(delivery.expires_at) <= 0
             reason = err.reason if err.permanent or not final else f"{err.reason}; {WINDOW_PASSED}"
@@ -173,7 +196,7 @@ async def _deliver(services: Services, delivery: Delivery, marks: SentMarks, tic
             return await _finish(
                 services, key, "failed" if final else "pending", reason, err.attempts
             )
-        await marks.record(ledger.SentMark(key, message_id, attempts), delivery)
+        await sending.marks.record(ledger.SentMark(key, message_id, attempts), delivery)
     _count_lateness(services, delivery, tick)
     return "sent"
 
@@ -187,16 +210,29 @@ def _count_lateness(services: Services, delivery: Delivery, tick: TickTime) -> N
         services.metrics.catch_up_sends.labels(delivery.key.kind).inc()
 
 
-async def _send(services: Services, delivery: Delivery, data: bytes, budget: float) -> int:
-    """SMTP with retries, never past the slot's expiry; returns the attempts used."""
+async def _send(services: Services, delivery: Delivery, data: bytes, sending: Sending) -> int:
+    """SMTP with retries, never past the slot's expiry nor the claim's lease; returns the
+    attempts used."""
     settings = services.settings
     started = time.monotonic()
+    until = sending.attempts_until
+
+    async def attempt() -> None:
+        left = until - time.monotonic()
+        if left <= 0:
+            raise SendError(LEASE_RAN_OUT, permanent=False)
+        try:
+            async with asyncio.timeout(left):
+                await services.smtp.send(settings.mail_from, delivery.to_addr, data)
+        except TimeoutError:
+            raise SendError(LEASE_RAN_OUT, permanent=False) from None
+
     try:
         return await send_with_retry(
-            lambda: services.smtp.send(settings.mail_from, delivery.to_addr, data),
+            attempt,
             max_attempts=settings.smtp_max_attempts,
             base_delay=settings.smtp_retry_base_seconds,
-            deadline=started + budget,
+            deadline=min(started + sending.tick.remaining(delivery.expires_at), until),
         )
     finally:
         services.metrics.smtp_seconds.observe(time.monotonic() - started)
@@ -219,10 +255,15 @@ class SentMarks:
     (``Services.send_gate``) until then: a kill -9 duplicates at most ``SEND_WINDOW`` slots
     per process. The window is wider than the connection pool so that the connections keep
     sending while earlier sends wait for their group's commit.
+
+    A commit that fails for want of the database (a restart, a dropped connection) is tried
+    again until the claims' lease ends: the messages were accepted, and a mark left undone
+    would let another tick send them again once the lease runs out.
     """
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, lease_end: float) -> None:
         self._services = services
+        self._lease_end = lease_end
         self._waiting: list[_Waiting] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -237,12 +278,28 @@ class SentMarks:
     async def _flush(self) -> None:
         while self._waiting:
             group, self._waiting = self._waiting, []
+            _settle(group, await self._commit(group))
+
+    async def _commit(self, group: Sequence[_Waiting]) -> Exception | None:
+        """Marks the group; returns the error that made it give up, if any."""
+        delay = MARK_RETRY_FIRST_SECONDS
+        while True:
             try:
                 await _mark_sent(self._services, group)
+                return None
             except Exception as exc:
-                _settle(group, exc)
-            else:
-                _settle(group, None)
+                if not database_unavailable(exc) or time.monotonic() + delay > self._lease_end:
+                    return exc
+                log.warning("sent_marks_retry", count=len(group), error=type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MARK_RETRY_MAX_SECONDS)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A failure of the connection, not of the statement: the same commit may succeed later."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OSError | sa_exc.OperationalError | sa_exc.InterfaceError)
 
 
 def _settle(group: Sequence[_Waiting], error: Exception | None) -> None:
