@@ -1,10 +1,11 @@
 """Selection: what one cron tick costs over a million users and a million appointments.
 
 Two figures per job and load: the selection alone (``due_ids``: the indexed query and, for
-the local-time kinds, the zone plan) and the whole cron tick as a worker runs it (its
-``job_runs`` row opened and closed, the selection, and for more than one batch the batch
-jobs enqueued; the batches themselves are not run here). Ticks are timed in this process on
-a warm connection pool, 30 runs each, at the benchmark's fixed instant.
+the local-time kinds, the zone plan) and the whole cron tick as a worker runs it: its
+``job_runs`` row (written once, finished, when nothing is due; else opened, then closed),
+the selection, and for more than one batch the batch jobs enqueued (the batches themselves
+are not run here). Ticks are timed in this process on a warm connection pool, 30 runs each,
+at the benchmark's fixed instant.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bench.population import Population, make_due
 from notifier.app import Services, close_services, open_services
 from notifier.jobs.fanout import fan_out_tick
 from notifier.jobs.registry import batched_jobs
-from notifier.jobs.runs import run_recorded
+from notifier.jobs.runs import TickRow, run_recorded
 from notifier.services.counts import TickCounts
 from notifier.worker import redis_settings
 
@@ -91,8 +92,8 @@ async def _measure(
 async def _tick(services: Services, pool: ArqRedis, job: str, at: datetime) -> float:
     """One whole cron tick as the worker runs it; milliseconds."""
 
-    async def runner(row_id: uuid.UUID) -> TickCounts:
-        return await fan_out_tick(services, pool, job, at, (row_id, at))
+    async def runner(row: TickRow) -> TickCounts:
+        return await fan_out_tick(services, pool, job, at, (row, at))
 
     spent, _ = await timed(
         lambda: run_recorded(

@@ -1,9 +1,11 @@
 """``job_runs`` bookkeeping in autocommit statements, and the engine's idle-only ping.
 
-The row's rules (contract, ``jobs.runs``): written ``running`` at the start, closed in a
-``finally``, counts added as increments, a batch's ``failed`` never undone, and abandoned
-``running`` rows of the same job (older than ``ABANDONED_AFTER``) closed as failed at the next
-start; PostgreSQL does that close and the insert in one statement.
+The row's rules (contract, ``jobs.runs``): written ``running`` before the tick's first side
+effect (at the start for ``notifier run``; once work is found for a fanned-out tick, whose
+row is otherwise written once, finished), closed in a ``finally``, counts added as
+increments, a batch's ``failed`` never undone, and abandoned ``running`` rows of the same job
+(older than ``ABANDONED_AFTER``) closed as failed whenever a row is written; PostgreSQL does
+that close and the insert in one statement.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from notifier.app import Services
 from notifier.db import engine as engine_module
 from notifier.db.engine import make_engine
 from notifier.db.schema import job_runs
-from notifier.jobs.runs import ABANDONED_AFTER, add_counts, fail_run, run_recorded
+from notifier.jobs.runs import (
+    ABANDONED_AFTER,
+    TickRow,
+    TickRunner,
+    add_counts,
+    fail_run,
+    run_recorded,
+)
 from notifier.services.counts import TickCounts
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -48,12 +57,19 @@ async def _rows(engine: AsyncEngine) -> dict[str, Any]:
         return {r["run_id"]: r for r in (await conn.execute(select(job_runs))).mappings()}
 
 
-async def test_start_closes_only_the_jobs_abandoned_rows(services: Services) -> None:
+async def _finds_nothing(_row: TickRow) -> TickCounts:
+    return TickCounts()
+
+
+@pytest.mark.parametrize("runner", [None, _finds_nothing], ids=["inline", "fanned-out"])
+async def test_start_closes_only_the_jobs_abandoned_rows(
+    services: Services, runner: TickRunner | None
+) -> None:
     old = ABANDONED_AFTER + timedelta(minutes=1)
     await _running(services.engine, "daily_digest", "killed", old)
     await _running(services.engine, "daily_digest", "live", timedelta(minutes=1))
     await _running(services.engine, "notes_reminders", "other job", old)
-    await run_recorded(services, "daily_digest", NOW, run_id="this")
+    await run_recorded(services, "daily_digest", NOW, run_id="this", runner=runner)
     rows = await _rows(services.engine)
     assert rows["killed"]["status"] == "failed" and "abandoned" in rows["killed"]["error"]
     assert rows["killed"]["finished_at"] is not None
@@ -62,11 +78,13 @@ async def test_start_closes_only_the_jobs_abandoned_rows(services: Services) -> 
 
 
 async def test_batch_counts_and_failure_survive_the_ticks_close(services: Services) -> None:
-    async def runner(row_id: uuid.UUID) -> TickCounts:
+    async def runner(row: TickRow) -> TickCounts:
+        assert "fanned" not in await _rows(services.engine)  # nothing written before work
+        await row.open()
         rows = await _rows(services.engine)
-        assert rows["fanned"]["status"] == "running"  # written before the tick runs
-        await add_counts(services, row_id, TickCounts(selected=3, sent=2, failed=1))
-        await fail_run(services, row_id, RuntimeError("batch broke\nsecret line"))
+        assert rows["fanned"]["status"] == "running"  # written before the batches run
+        await add_counts(services, row.id, TickCounts(selected=3, sent=2, failed=1))
+        await fail_run(services, row.id, RuntimeError("batch broke\nsecret line"))
         return TickCounts(selected=1)
 
     await run_recorded(services, "daily_digest", NOW, run_id="fanned", runner=runner)
@@ -76,13 +94,23 @@ async def test_batch_counts_and_failure_survive_the_ticks_close(services: Servic
 
 
 async def test_a_raising_tick_is_closed_failed(services: Services) -> None:
-    async def runner(_row_id: uuid.UUID) -> TickCounts:
+    async def runner(_row: TickRow) -> TickCounts:
         raise ValueError("boom")
 
     with pytest.raises(ValueError):
         await run_recorded(services, "daily_digest", NOW, run_id="raised", runner=runner)
     row = (await _rows(services.engine))["raised"]
     assert row["status"] == "failed" and row["error"] == "ValueError: boom"
+
+
+async def test_a_tick_that_finds_nothing_writes_one_finished_row(services: Services) -> None:
+    async def runner(_row: TickRow) -> TickCounts:
+        return TickCounts(selected=0)
+
+    await run_recorded(services, "daily_digest", NOW, run_id="idle", runner=runner)
+    row = (await _rows(services.engine))["idle"]
+    assert (row["status"], row["scheduled_for"], row["selected"]) == ("succeeded", NOW, 0)
+    assert row["started_at"] <= row["finished_at"]
 
 
 async def test_sessions_run_without_jit(database_url: str) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 
 from notifier.app import Services
 from notifier.db.schema import job_runs
-from notifier.jobs.runs import ABANDONED_AFTER, add_counts, run_recorded
+from notifier.jobs.runs import ABANDONED_AFTER, TickRow, add_counts, run_recorded
 from notifier.services.counts import TickCounts
 
 
@@ -27,8 +27,9 @@ async def test_abandoned_rows_close_and_counts_add_on_sqlite(sqlite_services: Se
             )
         )
 
-    async def runner(row_id: uuid.UUID) -> TickCounts:
-        await add_counts(sqlite_services, row_id, TickCounts(sent=2))
+    async def runner(row: TickRow) -> TickCounts:
+        await row.open()
+        await add_counts(sqlite_services, row.id, TickCounts(sent=2))
         return TickCounts(selected=2)
 
     await run_recorded(sqlite_services, "daily_digest", datetime.now(UTC), "this", runner=runner)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from notifier.app import Services
 from notifier.jobs.fanout import fan_out_tick
 from notifier.jobs.registry import batched_jobs
-from notifier.jobs.runs import TickRunner, run_recorded
+from notifier.jobs.runs import TickRow, TickRunner, run_recorded
 from notifier.services.counts import TickCounts
 
 JobFunction = Callable[[dict[str, Any]], Awaitable[dict[str, int]]]
@@ -56,7 +55,7 @@ def _fan_out_runner(ctx: dict[str, Any], job: str, now: datetime) -> TickRunner 
 
     scheduled = scheduled_instant(ctx.get("job_id")) or now
 
-    async def runner(row_id: uuid.UUID) -> TickCounts:
-        return await fan_out_tick(ctx["services"], redis, job, now, (row_id, scheduled))
+    async def runner(row: TickRow) -> TickCounts:
+        return await fan_out_tick(ctx["services"], redis, job, now, (row, scheduled))
 
     return runner

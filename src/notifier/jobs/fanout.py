@@ -29,8 +29,8 @@ import structlog
 from notifier.app import Services
 from notifier.batching import batched
 from notifier.jobs.registry import batched_jobs
-from notifier.jobs.runs import add_counts, describe_error, fail_run
-from notifier.services.batches import BatchedJob, TickInstant
+from notifier.jobs.runs import TickRow, add_counts, describe_error, fail_run
+from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 
 log = structlog.get_logger("notifier.fanout")
@@ -46,27 +46,31 @@ def batch_job_id(job: str, tick: datetime, index: int) -> str:
 
 
 async def fan_out_tick(
-    services: Services, redis: Any, job: str, now: datetime, run: tuple[uuid.UUID, datetime]
+    services: Services, redis: Any, job: str, now: datetime, run: tuple[TickRow, datetime]
 ) -> TickCounts:
     """The tick at ``now``: sends a small selection itself, else enqueues its batches.
 
     ``redis`` is arq's pool from the job context; its default queue is the worker's own.
-    ``run`` is the tick's ``job_runs`` row id and its scheduled instant (from arq's cron job
-    id), which names the batches: a duplicate of the tick, run later, names them alike.
+    ``run`` is the tick's ``job_runs`` row, opened here once there is work (batches add their
+    counts to it), and its scheduled instant (from arq's cron job id), which names the
+    batches: a duplicate of the tick, run later, names them alike.
     """
-    row_id, scheduled = run
+    row, scheduled = run
     halves = batched_jobs()[job]
     ids = await halves.due_ids(services, now)
+    if not ids:
+        return TickCounts()
+    await row.open()
     size = services.settings.batch_size
     if len(ids) <= size:
-        return await _inline(services, halves, ids, now)
+        return await halves.process_batch(services, ids, TickInstant(now))
     chunks = list(batched(ids, size))
     began = services.clock()
     enqueued = 0
     for index, chunk in enumerate(chunks):
         batch = {
             "job": job,
-            "run": str(row_id),
+            "run": str(row.id),
             "instant": now.isoformat(),
             "began": began.isoformat(),
             "ids": _strings(chunk),
@@ -77,14 +81,6 @@ async def fan_out_tick(
         enqueued += found is not None
     log.info("batches_enqueued", ids=len(ids), batches=len(chunks), enqueued=enqueued)
     return TickCounts()
-
-
-async def _inline(
-    services: Services, halves: BatchedJob, ids: Sequence[uuid.UUID], now: datetime
-) -> TickCounts:
-    if not ids:
-        return TickCounts()
-    return await halves.process_batch(services, ids, TickInstant(now))
 
 
 def _strings(ids: Sequence[uuid.UUID]) -> list[str]:

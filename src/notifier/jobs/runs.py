@@ -8,15 +8,20 @@ once its batches are enqueued, and each batch adds its counts to it with an atom
 (``add_counts``) when it finishes, or marks it ``failed`` if it raises. Counts are therefore
 always written as increments, never set, so a fast batch on another worker that finishes
 before its tick closes the row is never overwritten.
+
+A fanned-out tick opens its row only once it has found work (``TickRow.open``, before its
+first claim or enqueue); a tick that found nothing writes its row once, already finished.
+Most ticks find nothing, and the second statement was a fifth of their cost.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 import structlog
 from sqlalchemy import (
@@ -43,12 +48,50 @@ log = structlog.get_logger("notifier.jobs")
 ABANDONED_AFTER = timedelta(minutes=11)
 
 
-# Runs a tick given its ``job_runs`` row id (the fan-out passes it on to the batch jobs).
-TickRunner = Callable[[uuid.UUID], Awaitable[TickCounts]]
-
-
 class UnknownJobError(LookupError):
     """A job name this build does not know."""
+
+
+class TickRow:
+    """One tick's ``job_runs`` row: opened ``running`` when the tick has work, then closed."""
+
+    def __init__(
+        self, services: Services, job: str, run_id: str | None, scheduled_for: datetime
+    ) -> None:
+        self.id = uuid.uuid4()
+        self._services = services
+        wall = services.clock()
+        self._values: dict[str, object] = {
+            "p_row_id": self.id,
+            "p_job": job,
+            "p_run_id": run_id or f"{job}:{scheduled_for.isoformat()}:{self.id.hex[:8]}",
+            "p_scheduled_for": scheduled_for,
+            "p_started": wall,
+            "p_abandoned_before": wall - ABANDONED_AFTER,
+        }
+        self.opened = False
+
+    @property
+    def run_id(self) -> str:
+        return str(self._values["p_run_id"])
+
+    async def open(self) -> None:
+        """Writes the row ``running`` (once); call it before the tick's first side effect."""
+        if not self.opened:
+            await _write(self._services, _open_statements(), self._values)
+            self.opened = True
+
+    async def close(self, counts: TickCounts, error: str | None) -> None:
+        """Finishes the row; a row never opened is written whole, in one statement."""
+        values = {**self._values, **_finish_values(self._services, counts, error)}
+        if self.opened:
+            await _write(self._services, (_finish_statement(),), values)
+        else:
+            await _write(self._services, _whole_statements(), values)
+
+
+# Runs a tick given its row; it calls ``row.open()`` before claiming or enqueueing anything.
+TickRunner = Callable[[TickRow], Awaitable[TickCounts]]
 
 
 async def run_recorded(
@@ -62,20 +105,21 @@ async def run_recorded(
 ) -> TickCounts:
     """Runs one tick of ``job`` for instant ``now`` and records it in ``job_runs``.
 
-    ``runner`` replaces the inline tick (the worker's fan-out); it gets the row's id.
+    ``runner`` replaces the inline tick (the worker's fan-out). The inline tick (``notifier
+    run``) opens its row at once: it selects and sends in one go.
     """
     tick = tick_functions().get(job)
     if tick is None:
         raise UnknownJobError(job)
-    row_id = uuid.uuid4()
-    run_id = run_id or f"{job}:{now.isoformat()}:{row_id.hex[:8]}"
-    await _start(services, row_id, job, run_id, scheduled_for or now)
-    structlog.contextvars.bind_contextvars(job=job, run_id=run_id)
+    row = TickRow(services, job, run_id, scheduled_for or now)
+    if runner is None:
+        await row.open()
+    structlog.contextvars.bind_contextvars(job=job, run_id=row.run_id)
     counts = TickCounts()
     error: str | None = None
     started = time.monotonic()
     try:
-        counts = await (runner(row_id) if runner else tick(services, now))
+        counts = await (runner(row) if runner else tick(services, now))
         return counts
     except Exception as exc:
         error = describe_error(exc)
@@ -83,7 +127,7 @@ async def run_recorded(
         raise
     finally:
         services.metrics.tick_seconds.labels(job).observe(time.monotonic() - started)
-        await _finish(services, row_id, counts, error)
+        await row.close(counts, error)
         services.metrics.ticks.labels(job, "failed" if error else "succeeded").inc()
         if error is None:
             services.metrics.last_success.labels(job).set(services.clock().timestamp())
@@ -97,24 +141,14 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-async def _start(
-    services: Services, row_id: uuid.UUID, job: str, run_id: str, now: datetime
-) -> None:
-    """Writes the tick's row ``running``; PostgreSQL closes abandoned rows in the same statement."""
-    wall = services.clock()
-    values = {
-        "p_row_id": row_id,
-        "p_job": job,
-        "p_run_id": run_id,
-        "p_scheduled_for": now,
-        "p_wall": wall,
-        "p_abandoned_before": wall - ABANDONED_AFTER,
-    }
+async def _write(services: Services, statements: Sequence[Executable], values: Any) -> None:
+    """One autocommit statement on PostgreSQL; SQLite, lacking UPDATE inside WITH, runs the
+    closing of abandoned rows and the insert as two (``statements[1:]``)."""
     async with autocommit(services.engine) as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(_start_statements()[0], values)
-        else:  # SQLite has no UPDATE inside WITH
-            for stmt in _start_statements()[1:]:
+        if conn.dialect.name == "postgresql" or len(statements) == 1:
+            await conn.execute(statements[0], values)
+        else:
+            for stmt in statements[1:]:
                 await conn.execute(stmt, values)
 
 
@@ -122,10 +156,10 @@ async def _start(
 # statement per tick cost ~0.5 ms of the ~5 ms a tick with nothing due may take. Parameter
 # names start with ``p_``: a name equal to a column's would join an UPDATE's SET list.
 @cache
-def _start_statements() -> tuple[Executable, Update, Insert]:
-    """(PostgreSQL's one statement, then SQLite's two): close abandoned rows, insert ours."""
+def _close_abandoned() -> Update:
+    """Rows of this job left ``running`` by a process that died (older than any live tick)."""
     c = job_runs.c
-    close = (
+    return (
         update(job_runs)
         .where(
             c.job_name == bindparam("p_job"),
@@ -134,28 +168,50 @@ def _start_statements() -> tuple[Executable, Update, Insert]:
         )
         .values(
             status="failed",
-            finished_at=bindparam("p_wall"),
+            finished_at=bindparam("p_started"),
             error="abandoned: the process running it died",
         )
     )
-    row = insert(job_runs).values(
+
+
+def _row(**finished: object) -> Insert:
+    return insert(job_runs).values(
         id=bindparam("p_row_id"),
         job_name=bindparam("p_job"),
         run_id=bindparam("p_run_id"),
         scheduled_for=bindparam("p_scheduled_for"),
-        started_at=bindparam("p_wall"),
-        status="running",
+        started_at=bindparam("p_started"),
+        **finished,
     )
-    return row.add_cte(close.cte("abandoned")), close, row
 
 
-async def _finish(
-    services: Services, row_id: uuid.UUID, counts: TickCounts, error: str | None
-) -> None:
-    values = {"p_row_id": row_id, "p_wall": services.clock(), "p_error": error, **_counts(counts)}
-    values["p_status"] = "failed" if error else "succeeded"
-    async with autocommit(services.engine) as conn:
-        await conn.execute(_finish_statement(), values)
+@cache
+def _open_statements() -> tuple[Executable, Update, Insert]:
+    """(PostgreSQL's one statement, then SQLite's two): close abandoned rows, insert ours."""
+    row = _row(status="running")
+    return row.add_cte(_close_abandoned().cte("abandoned")), _close_abandoned(), row
+
+
+@cache
+def _whole_statements() -> tuple[Executable, Update, Insert]:
+    """As ``_open_statements``, the row inserted already finished, with its counts."""
+    counts = {name: bindparam(f"p_{name}", type_=Integer) for name in _COUNTED}
+    row = _row(
+        status=bindparam("p_status", type_=Text),
+        finished_at=bindparam("p_wall"),
+        error=bindparam("p_error", type_=Text),
+        **counts,
+    )
+    return row.add_cte(_close_abandoned().cte("abandoned")), _close_abandoned(), row
+
+
+def _finish_values(services: Services, counts: TickCounts, error: str | None) -> dict[str, object]:
+    return {
+        "p_wall": services.clock(),
+        "p_error": error,
+        "p_status": "failed" if error else "succeeded",
+        **_counts(counts),
+    }
 
 
 @cache
