@@ -5,16 +5,20 @@ from __future__ import annotations
 import email.policy
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from notifier.app import Services
+from notifier.config import Settings
 from notifier.content.mime import slot_message_id
 from notifier.db.schema import appointments, notification_settings
 from notifier.services import appointment_reminders as svc
 from notifier.services.appointment_reminders import run_tick
+from notifier.services.counts import TickCounts
 from notifier.timemath.windows import catch_up_window
+from tests.support.clock import SetClock, clocked_services
 from tests.support.data import Data
 from tests.support.ledger import ledger_rows
 from tests.support.smtp import CaptureServer
@@ -99,6 +103,27 @@ async def test_cancellation_after_selection_is_seen_at_send_time(
         )
     counts = await svc._process(services, ids, window, now)
     assert counts.sent == 0 and mailbox.messages == []
+
+
+async def test_a_later_batch_of_a_long_tick_sees_that_the_appointment_began(
+    settings: Settings, mailbox: CaptureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``notifier run`` sends batch after batch; one that runs after the start sends nothing."""
+    clock = SetClock(START - timedelta(minutes=60))
+    async with clocked_services(settings.model_copy(update={"batch_size": 1}), clock) as services:
+        data = Data(services.engine)
+        for address in ("first@example.com", "second@example.com"):
+            await data.appointment(await data.user(email=address), START)
+        first_batch = svc.process_batch
+
+        async def slow_batch(*args: Any) -> TickCounts:
+            counts = await first_batch(*args)
+            clock.at = START + timedelta(minutes=1)  # this batch took until after the start
+            return counts
+
+        monkeypatch.setattr(svc, "process_batch", slow_batch)
+        counts = await run_tick(services, START - timedelta(minutes=60))
+    assert (counts.sent, len(mailbox.messages)) == (1, 1)
 
 
 @pytest.mark.parametrize(

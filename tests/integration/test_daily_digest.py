@@ -235,7 +235,7 @@ async def test_a_setting_disabled_after_selection_is_seen_at_send_time(
     assert ids == [user]
     await people.set_settings(user, email_enabled=False)
     ctx = local_time.TickContext(window, timedelta(minutes=60), "https://app.test")
-    counts = await local_time._process(services, DIGEST, ids, ctx)
+    counts = await local_time._process(services, DIGEST, ids, ctx, now)
     assert counts.sent == 0 and mailbox.messages == []
 
 

@@ -63,7 +63,7 @@ async def fan_out_tick(
     await row.open()
     size = services.settings.batch_size
     if len(ids) <= size:
-        return await halves.process_batch(services, ids, TickInstant(now))
+        return await halves.process_batch(services, ids, TickInstant(now, services.clock()))
     chunks = list(batched(ids, size))
     began = services.clock()
     enqueued = 0

@@ -26,7 +26,7 @@ from notifier.services.counts import TickCounts
 
 @dataclass(frozen=True)
 class TickInstant:
-    """The tick's instant, and the wall clock when it began (None: the batch runs in the tick)."""
+    """The tick's instant, and the wall clock when its sending began (None: no time passed)."""
 
     instant: datetime
     began: datetime | None = None
@@ -56,7 +56,8 @@ async def run_inline(
 ) -> TickCounts:
     """Both halves in this process, batch after batch: the whole tick."""
     ids = await due_ids(services, now)
-    tick = TickInstant(now)
+    # Later batches of a long tick see the time that has passed, as fanned-out batches do.
+    tick = TickInstant(now, services.clock())
     counts = TickCounts()
     for chunk in batched(ids, services.settings.batch_size):
         counts += await process_batch(services, chunk, tick)

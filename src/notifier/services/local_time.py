@@ -180,8 +180,10 @@ async def due_ids(services: Services, now: datetime, kind: LocalTimeKind) -> lis
 async def process_batch(
     services: Services, ids: Sequence[uuid.UUID], tick: TickInstant, kind: LocalTimeKind
 ) -> TickCounts:
-    """The sending half, over the tick's window (a batch run late still owns its slots)."""
-    return await _process(services, kind, ids, tick_context(services, tick.instant))
+    """The sending half, over the tick's window (a batch run late still owns its slots); its
+    retry budgets count the time since the tick began."""
+    ctx = tick_context(services, tick.instant)
+    return await _process(services, kind, ids, ctx, tick.current(services.clock))
 
 
 async def candidate_ids(
@@ -417,7 +419,11 @@ def _fresh_rows_query(kind: LocalTimeKind, ids: Sequence[uuid.UUID]) -> Select[A
 
 
 async def _process(
-    services: Services, kind: LocalTimeKind, ids: Sequence[uuid.UUID], ctx: TickContext
+    services: Services,
+    kind: LocalTimeKind,
+    ids: Sequence[uuid.UUID],
+    ctx: TickContext,
+    now: datetime,
 ) -> TickCounts:
     """Re-reads one batch, decides per user, builds content, then hands over to dispatch."""
     plan = Plan()
@@ -425,7 +431,7 @@ async def _process(
         rows = (await conn.execute(_fresh_rows_query(kind, ids))).mappings().all()
         due = [item for row in rows for item in resolve_row(row, kind.kind, ctx.window, plan)]
         await kind.prepare(conn, due, ctx, plan)
-    return await dispatch(services, plan.deliveries, plan.outcomes, now=ctx.window.end)
+    return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
 
 
 def resolve_row(row: Mapping[str, Any], kind: str, window: Window, plan: Plan) -> list[DueUser]:
