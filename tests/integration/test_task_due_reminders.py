@@ -11,6 +11,7 @@ import pytest
 from notifier.app import Services
 from notifier.content.mime import slot_message_id
 from notifier.services import task_due_reminders as svc
+from notifier.services.batches import TickInstant
 from notifier.services.task_due_reminders import run_tick
 from tests.support.ledger import ledger_rows
 from tests.support.smtp import CaptureServer
@@ -101,7 +102,7 @@ async def test_a_task_completed_after_selection_is_not_emailed(
         ids = list((await conn.execute(svc.candidates(NOW))).scalars())
     assert ids == [task]
     await tdata.update_task(task, completed=True, completed_at=NOW, status="completed")
-    counts = await svc.process(services, ids, NOW)
+    counts = await svc.process(services, ids, TickInstant(NOW))
     assert counts.sent == 0 and mailbox.messages == []
 
 

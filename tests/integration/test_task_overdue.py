@@ -11,6 +11,7 @@ import pytest
 from notifier.app import Services
 from notifier.config import Settings
 from notifier.services import overdue_scanner as svc
+from notifier.services.batches import TickInstant
 from notifier.services.overdue_scanner import run_tick
 from tests.support.ledger import ledger_rows
 from tests.support.smtp import CaptureServer
@@ -91,7 +92,7 @@ async def test_a_task_completed_meanwhile_is_left_alone(
         ids = list((await conn.execute(svc.candidates(NOW))).scalars())
     assert ids == [task]
     await tdata.update_task(task, completed=True, completed_at=NOW, status="completed")
-    counts = await svc.process(services, ids, NOW)
+    counts = await svc.process(services, ids, TickInstant(NOW))
     assert counts.sent == 0 and mailbox.messages == []
     assert (await tdata.get_task(task))["status"] == "completed"
 

@@ -11,6 +11,7 @@ import pytest
 from notifier.app import Services
 from notifier.config import Settings
 from notifier.services import task_reminders as svc
+from notifier.services.batches import TickInstant
 from notifier.services.task_reminders import run_tick
 from tests.support.ledger import ledger_rows
 from tests.support.smtp import CaptureServer
@@ -112,7 +113,7 @@ async def test_a_task_completed_after_selection_stops_its_reminder(
         ids = list((await conn.execute(svc.candidates(NOW))).scalars())
     assert ids == [reminder]
     await tdata.update_task(task, completed=True, status="completed")
-    counts = await svc.process(services, ids, NOW)
+    counts = await svc.process(services, ids, TickInstant(NOW))
     assert (counts.sent, counts.skipped) == (0, 1) and mailbox.messages == []
     assert (await tdata.get_reminder(reminder))["sent"] is False
 

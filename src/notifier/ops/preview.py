@@ -283,7 +283,7 @@ async def _task_reminder(
         .order_by(r.remind_at),
         "the user has no unsent task reminder from 24 hours before that instant on (give --entity)",
     )
-    query = task_reminder_service.fresh_rows([entity])
+    query = task_reminder_service.fresh_rows([entity], conn.dialect.name)
     row = await _one(conn, query, "unsent task reminder", user)
     zone = get_zone(user.zone_name)
     context = task_context(task_facts(row), zone, request.at, settings.app_base_url)

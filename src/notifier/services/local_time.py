@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.app import Services
 from notifier.content.mime import BadAddressError, check_address
 from notifier.db.engine import autocommit
+from notifier.db.id_lists import among
 from notifier.db.schema import (
     local_time_schedules,
     local_time_zones,
@@ -391,7 +392,9 @@ def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
     )
 
 
-def _fresh_rows_query(kind: LocalTimeKind, ids: Sequence[uuid.UUID]) -> Select[Any]:
+def _fresh_rows_query(
+    kind: LocalTimeKind, ids: Sequence[uuid.UUID], dialect_name: str
+) -> Select[Any]:
     """The current host rows of ``ids`` that may receive ``kind`` at all."""
     u, w, n = users.c, workspaces.c, notification_settings.c
     skip = kind.settings_skip_weekends
@@ -410,7 +413,7 @@ def _fresh_rows_query(kind: LocalTimeKind, ids: Sequence[uuid.UUID]) -> Select[A
         .outerjoin(workspaces, w.id == u.workspace_id)
         .outerjoin(notification_settings, n.user_id == u.id)
         .where(
-            u.id.in_(ids),
+            among(u.id, ids, dialect_name),
             u.is_active.is_(True),
             func.coalesce(n.email_enabled, True).is_(True),
             func.coalesce(kind.settings_enabled, False).is_(True),
@@ -428,7 +431,9 @@ async def _process(
     """Re-reads one batch, decides per user, builds content, then hands over to dispatch."""
     plan = Plan()
     async with services.engine.connect() as conn:
-        rows = (await conn.execute(_fresh_rows_query(kind, ids))).mappings().all()
+        rows = (
+            (await conn.execute(_fresh_rows_query(kind, ids, conn.dialect.name))).mappings().all()
+        )
         due = [item for row in rows for item in resolve_row(row, kind.kind, ctx.window, plan)]
         await kind.prepare(conn, due, ctx, plan)
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)

@@ -30,8 +30,10 @@ from typing import Any
 from sqlalchemy import Select, literal_column, select, update
 
 from notifier.app import Services
+from notifier.db.id_lists import among
 from notifier.db.schema import tasks
 from notifier.delivery.ledger import SlotKey
+from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.task_common import (
@@ -63,13 +65,13 @@ def candidates(now: datetime) -> Select[Any]:
     return select(t.id).where(*_newly_overdue(now)).order_by(t.due_date)
 
 
-def fresh_rows(ids: Sequence[uuid.UUID], now: datetime) -> Select[Any]:
+def fresh_rows(ids: Sequence[uuid.UUID], now: datetime, dialect_name: str) -> Select[Any]:
     """The current state of the given tasks, with their recipients, if still to be handled."""
     t = tasks.c
     stmt = (
         select(*task_columns(), t.user_id, *recipient_columns())
         .select_from(tasks)
-        .where(t.id.in_(ids), *_newly_overdue(now))
+        .where(among(t.id, ids, dialect_name), *_newly_overdue(now))
     )
     return join_recipient(stmt, t.user_id)
 
@@ -90,11 +92,12 @@ async def mark_overdue(services: Services, ids: Sequence[uuid.UUID], now: dateti
         await conn.execute(stmt)
 
 
-async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -> TickCounts:
+async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstant) -> TickCounts:
     """Plans and dispatches one batch, then marks what is finished ``overdue``."""
+    now = tick.current(services.clock)
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
     plan = Plan()
-    for row in await fetch_rows(services, fresh_rows(ids, now)):
+    for row in await fetch_rows(services, fresh_rows(ids, now, services.engine.dialect.name)):
         plan_row(
             plan,
             row,

@@ -171,7 +171,7 @@ class StateFollowingJob:
     """
 
     candidates: Callable[[datetime], Select[Any]]
-    process: Callable[[Services, Sequence[uuid.UUID], datetime], Awaitable[TickCounts]]
+    process: Callable[[Services, Sequence[uuid.UUID], TickInstant], Awaitable[TickCounts]]
 
     async def run_tick(self, services: Services, now: datetime) -> TickCounts:
         """One tick at ``now``, both halves in this process."""
@@ -183,7 +183,7 @@ class StateFollowingJob:
     async def process_batch(
         self, services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
     ) -> TickCounts:
-        return await self.process(services, ids, tick.current(services.clock))
+        return await self.process(services, ids, tick)
 
 
 async def fetch_rows(services: Services, stmt: Select[Any]) -> Sequence[Any]:

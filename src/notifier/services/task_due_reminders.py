@@ -21,8 +21,10 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from notifier.app import Services
+from notifier.db.id_lists import among
 from notifier.db.schema import tasks
 from notifier.delivery.ledger import SlotKey
+from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.task_common import (
@@ -56,20 +58,21 @@ def candidates(now: datetime) -> Select[Any]:
     )
 
 
-def fresh_rows(ids: Sequence[uuid.UUID], now: datetime) -> Select[Any]:
+def fresh_rows(ids: Sequence[uuid.UUID], now: datetime, dialect_name: str) -> Select[Any]:
     """The current state of the given tasks, with their recipients, if still due soon."""
     t = tasks.c
     stmt = (
         select(*task_columns(), t.user_id, *recipient_columns())
         .select_from(tasks)
-        .where(t.id.in_(ids), *_due_soon(now))
+        .where(among(t.id, ids, dialect_name), *_due_soon(now))
     )
     return join_recipient(stmt, t.user_id)
 
 
-async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -> TickCounts:
+async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstant) -> TickCounts:
     """Plans and dispatches one batch of candidate tasks."""
-    rows = await fetch_rows(services, fresh_rows(ids, now))
+    now = tick.current(services.clock)
+    rows = await fetch_rows(services, fresh_rows(ids, now, services.engine.dialect.name))
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
     plan = Plan()
     for row in rows:

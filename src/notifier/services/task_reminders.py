@@ -30,8 +30,10 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Clock, Services
+from notifier.db.id_lists import among
 from notifier.db.schema import task_reminders, tasks
 from notifier.delivery.ledger import SlotKey
+from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import WINDOW_PASSED, dispatch
 from notifier.services.task_common import (
@@ -67,7 +69,7 @@ def candidates(now: datetime) -> Select[Any]:
     )
 
 
-def fresh_rows(ids: Sequence[uuid.UUID]) -> Select[Any]:
+def fresh_rows(ids: Sequence[uuid.UUID], dialect_name: str) -> Select[Any]:
     """The given rows if still unsent, with their task (if any) and recipient."""
     r = task_reminders.c
     stmt = (
@@ -80,7 +82,7 @@ def fresh_rows(ids: Sequence[uuid.UUID]) -> Select[Any]:
         )
         .select_from(task_reminders)
         .outerjoin(tasks, tasks.c.id == r.task_id)
-        .where(r.id.in_(ids), r.sent == False)  # noqa: E712
+        .where(among(r.id, ids, dialect_name), r.sent == False)  # noqa: E712
     )
     return join_recipient(stmt, r.user_id)
 
@@ -107,12 +109,17 @@ def mark_sent(reminder_id: uuid.UUID, clock: Clock) -> AfterSent:
     return after_sent
 
 
-async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -> TickCounts:
-    """Plans and dispatches one batch of reminder rows."""
+async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstant) -> TickCounts:
+    """Plans and dispatches one batch of reminder rows.
+
+    The 24 hours are counted to the tick's instant, like the other kinds' windows: a row
+    exactly 24 hours late at the tick is sent, however long its batch waited.
+    """
+    now = tick.current(services.clock)
     plan = Plan()
-    for row in await fetch_rows(services, fresh_rows(ids)):
+    for row in await fetch_rows(services, fresh_rows(ids, services.engine.dialect.name)):
         key = SlotKey(KIND, row["reminder_id"], row["user_id"], row["remind_at"])
-        reason = not_sendable(row, now)
+        reason = not_sendable(row, tick.instant)
         if reason:
             plan.skip(key, reason)
             continue
