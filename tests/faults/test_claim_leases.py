@@ -8,16 +8,18 @@ message was already accepted, each let a later tick email the slot a second time
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, text
 
 from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.schema import reminders_sent
 from notifier.delivery import ledger
+from notifier.delivery.ledger import SlotKey
 from notifier.services.appointment_reminders import run_tick
 from notifier.services.counts import TickCounts
 from tests.conftest import real_clock
@@ -114,3 +116,30 @@ async def test_a_cancelled_tick_keeps_the_claim_of_a_message_the_server_took(
         await first
     again: TickCounts = await run_tick(services, DUE + timedelta(minutes=1))
     assert (again.sent, again.already_done, len(mailbox.messages)) == (0, 1, 1)
+
+
+async def test_overlapping_claims_wait_for_each_other_instead_of_deadlocking(
+    services: Services,
+) -> None:
+    """A tick re-selects slots an earlier tick's batch still holds, in another order."""
+    a, b = sorted(
+        (SlotKey("daily_digest", uuid.uuid4(), uuid.uuid4(), START) for _ in range(2)),
+        key=lambda k: k.entity_id.bytes,
+    )
+    lease = timedelta(minutes=5)
+    async with services.engine.connect() as first, services.engine.connect() as second:
+        assert await ledger.claim(first, [a], DUE, lease) == {a}  # not committed yet
+        later = asyncio.create_task(ledger.claim(second, [b, a], DUE, lease))
+        await wait_until(lambda: _waiting_for_a_lock(services), 10, "the second claim to wait")
+        assert await ledger.claim(first, [b], DUE, lease) == {b}
+        await first.commit()
+        assert await later == set()
+
+
+async def _waiting_for_a_lock(services: Services) -> bool:
+    stmt = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    async with services.engine.connect() as conn:
+        return int((await conn.execute(stmt)).scalar_one()) > 0

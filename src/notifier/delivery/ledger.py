@@ -58,6 +58,11 @@ def _row(key: SlotKey, status: str, now: datetime, **extra: object) -> dict[str,
     }
 
 
+def _order(key: SlotKey) -> tuple[str, bytes, bytes, datetime]:
+    """The order the unique index sorts keys in, near enough to lock them all alike."""
+    return key.kind, key.entity_id.bytes, key.user_id.bytes, key.slot
+
+
 def _key(row: Sequence[object]) -> SlotKey:
     kind, entity_id, user_id, slot = row
     assert isinstance(kind, str) and isinstance(slot, datetime)
@@ -68,14 +73,20 @@ def _key(row: Sequence[object]) -> SlotKey:
 async def claim(
     conn: AsyncConnection, keys: Sequence[SlotKey], now: datetime, lease: timedelta
 ) -> set[SlotKey]:
-    """Claims what it can of ``keys``; returns the keys this caller now owns."""
+    """Claims what it can of ``keys``; returns the keys this caller now owns.
+
+    The rows go in sorted by key. Two batches claiming overlapping slots in different orders
+    (a tick re-selecting what an earlier tick's batch still holds) each waited for a row the
+    other had inserted: PostgreSQL broke the deadlock by failing one batch. In one order the
+    second simply waits for the first, then finds its rows taken.
+    """
     if not keys:
         return set()
     lease_until = now + lease
     stmt = insert_ignoring_conflicts(conn.dialect.name, rs, _KEY_COLUMNS).returning(
         rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot
     )
-    rows = [_row(k, "pending", now, lease_until=lease_until) for k in keys]
+    rows = [_row(k, "pending", now, lease_until=lease_until) for k in sorted(keys, key=_order)]
     won = {_key(r) for r in (await conn.execute(stmt, rows)).all()} if rows else set()
     rest = [k for k in keys if k not in won]
     if rest:
