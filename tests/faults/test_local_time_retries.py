@@ -2,8 +2,8 @@
 
 The local-time selection skips slots the ledger already holds. It once skipped ``pending``
 rows too, so a claim released after transient SMTP failures, or left by a killed worker, was
-never retried within its window (and cleanup later marked it ``failed``). Only final rows may
-keep a user out of the selection.
+never retried within its window (and cleanup later marked it ``failed``). Only final rows,
+and claims whose lease still holds, may keep a user out of the selection.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ async def test_a_killed_workers_claim_is_taken_over_once_its_lease_ran_out(
             )
         )
     counts = await kind.run_tick(services, DUE + timedelta(minutes=5))
-    assert (counts.sent, len(mailbox.messages)) == (sent, sent)
+    # A claim still held is not even selected: its batch is still sending it.
+    assert (counts.selected, counts.sent, len(mailbox.messages)) == (sent, sent, sent)
     [row] = await ledger_rows(services.engine, kind.name)
     assert row["status"] == ("sent" if sent else "pending")

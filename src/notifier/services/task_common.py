@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
@@ -54,19 +54,25 @@ def open_task(t: Any = tasks.c) -> ColumnElement[bool]:
 
 def slot_finished(kind: str, entity: Any, user: Any, slot: Any) -> ColumnElement[bool]:
     """The slot has a final ledger row (``sent``, ``failed`` or ``skipped``)."""
-    r = reminders_sent.c
-    return exists().where(
-        r.kind == kind,
-        r.entity_id == entity,
-        r.user_id == user,
-        r.slot == slot,
-        r.status.in_(FINAL_STATUSES),
-    )
+    return _slot_row(kind, entity, user, slot, reminders_sent.c.status.in_(FINAL_STATUSES))
 
 
 def slot_unfinished(kind: str, entity: Any, user: Any, slot: Any) -> ColumnElement[bool]:
-    """No final ledger row yet; ``pending`` ones stay candidates, so a released claim is retried."""
-    return ~slot_finished(kind, entity, user, slot)
+    """Neither final nor held under a live lease (by the database's clock: leases are
+    wall-clock time). A released claim, or one whose worker died, is retried; a slot a batch
+    is still sending is not selected again by every tick meanwhile."""
+    r = reminders_sent.c
+    taken = or_(r.status.in_(FINAL_STATUSES), r.lease_until > func.now())
+    return ~_slot_row(kind, entity, user, slot, taken)
+
+
+def _slot_row(
+    kind: str, entity: Any, user: Any, slot: Any, condition: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    r = reminders_sent.c
+    return exists().where(
+        r.kind == kind, r.entity_id == entity, r.user_id == user, r.slot == slot, condition
+    )
 
 
 def task_columns() -> list[Any]:
