@@ -188,8 +188,7 @@ def _row(**finished: object) -> Insert:
 @cache
 def _open_statements() -> tuple[Executable, Update, Insert]:
     """(PostgreSQL's one statement, then SQLite's two): close abandoned rows, insert ours."""
-    row = _row(status="running")
-    return row.add_cte(_close_abandoned().cte("abandoned")), _close_abandoned(), row
+    return _closing_abandoned(_row(status="running"))
 
 
 @cache
@@ -202,6 +201,11 @@ def _whole_statements() -> tuple[Executable, Update, Insert]:
         error=bindparam("p_error", type_=Text),
         **counts,
     )
+    return _closing_abandoned(row)
+
+
+def _closing_abandoned(row: Insert) -> tuple[Executable, Update, Insert]:
+    """(PostgreSQL's one statement, then SQLite's two): close abandoned rows, insert ``row``."""
     return row.add_cte(_close_abandoned().cte("abandoned")), _close_abandoned(), row
 
 

@@ -361,7 +361,7 @@ CROSS JOIN LATERAL (
       AND NOT EXISTS (
         SELECT 1 FROM reminders_sent AS r
         WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
-          AND r.slot = p.slot AND (r.status IN {final} OR r.lease_until > now()))
+          AND r.slot = p.slot AND {taken})
     OFFSET 0) AS s
 ) AS c ON true
 """,
@@ -376,10 +376,17 @@ WHERE {due} AND NOT (json_extract(p.value, '$.weekend') AND {skip})
   AND NOT EXISTS (
     SELECT 1 FROM reminders_sent AS r
     WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
-      AND r.slot = json_extract(p.value, '$.slot')
-      AND (r.status IN {final} OR r.lease_until > CURRENT_TIMESTAMP))
+      AND r.slot = json_extract(p.value, '$.slot') AND {taken})
 """,
 }
+
+
+# A slot finished, or claimed under a lease that still holds (CURRENT_TIMESTAMP: the same in
+# both dialects; leases are wall-clock time).
+_TAKEN = (
+    "(r.status IN (" + ", ".join(f"'{status}'" for status in FINAL_STATUSES) + ")"
+    " OR r.lease_until > CURRENT_TIMESTAMP)"
+)
 
 
 def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
@@ -393,7 +400,7 @@ def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
         due=" AND ".join(f"s.{column}" for column in kind.due_columns),
         skip=f"s.{skip.name}" if skip is not None else "false",
         fingerprint=ZONES_FINGERPRINT_SQL,
-        final="(" + ", ".join(f"'{status}'" for status in FINAL_STATUSES) + ")",
+        taken=_TAKEN,
     )
 
 
