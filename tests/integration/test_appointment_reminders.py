@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import email.policy
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from notifier.app import Services
 from notifier.config import Settings
 from notifier.content.mime import slot_message_id
-from notifier.db.schema import appointments, notification_settings
+from notifier.db.schema import appointments, notification_settings, reminders_sent
 from notifier.services import appointment_reminders as svc
 from notifier.services.appointment_reminders import run_tick
 from notifier.services.counts import TickCounts
@@ -238,7 +239,8 @@ async def test_a_second_tick_for_the_same_instant_sends_nothing_again(
     now = START + timedelta(minutes=4) - timedelta(minutes=60)
     first = await run_tick(services, now)
     second = await run_tick(services, now)
-    assert (first.sent, second.sent, second.already_done) == (5, 0, 5)
+    # The slots are finished, so the second tick does not even select them.
+    assert (first.sent, second.selected, second.sent) == (5, 0, 0)
     assert len(mailbox.messages) == 5
 
 
@@ -325,3 +327,72 @@ async def test_bad_rows_cost_only_themselves(
     failed = [r for r in await ledger_rows(services.engine) if r["status"] == "failed"]
     assert {r["user_id"] for r in failed} == {bad_zone, no_email, bad_email, bad_minutes}
     assert all(r["last_error"] for r in failed)
+
+
+async def candidates(services: Services, now: datetime) -> set[uuid.UUID]:
+    async with services.engine.connect() as conn:
+        return set(await svc.candidate_ids(conn, catch_up_window(now, timedelta(hours=1)), now))
+
+
+async def test_a_sent_reminder_is_not_selected_again_while_its_slot_stays_in_the_window(
+    services: Services, data: Data, mailbox: CaptureServer
+) -> None:
+    """Else each of the hour's later ticks would re-read and re-claim every reminder sent."""
+    await data.appointment(await data.user(), START)
+    due = START - timedelta(minutes=60)
+    assert (await run_tick(services, due)).sent == 1
+    counts = await run_tick(services, due + timedelta(minutes=30))
+    assert counts.selected == 0 and len(mailbox.messages) == 1
+
+
+async def test_only_offsets_the_user_asked_for_select_the_appointment(
+    services: Services, data: Data
+) -> None:
+    asked_15 = await data.appointment(
+        await data.user(settings={"appointment_reminder_minutes": [15]}), START
+    )
+    defaults = {
+        await data.appointment(await data.user(), START),
+        await data.appointment(await data.user(settings={"email_enabled": True}), START),
+        await data.appointment(
+            await data.user(settings={"appointment_reminder_minutes": None}), START
+        ),
+    }
+    unreadable = await data.appointment(
+        await data.user(settings={"appointment_reminder_minutes": ["60"]}), START
+    )
+    assert await candidates(services, START - timedelta(minutes=120)) == {unreadable}
+    assert await candidates(services, START - timedelta(minutes=60)) == defaults | {unreadable}
+    assert await candidates(services, START - timedelta(minutes=15)) == {
+        asked_15,
+        unreadable,
+        *defaults,
+    }
+
+
+@pytest.mark.parametrize(
+    ("lease_left", "sent"), [(timedelta(seconds=-1), 1), (timedelta(minutes=4), 0)]
+)
+async def test_a_slot_claimed_under_a_live_lease_is_left_to_its_claimant(
+    services: Services, data: Data, mailbox: CaptureServer, lease_left: timedelta, sent: int
+) -> None:
+    """Once the lease ran out (its worker died), the slot is selected and sent again."""
+    user = await data.user()
+    appt = await data.appointment(user, START)
+    due = START - timedelta(minutes=60)
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            insert(reminders_sent).values(
+                id=uuid.uuid4(),
+                kind=svc.KIND,
+                entity_id=appt,
+                user_id=user,
+                slot=due,
+                status="pending",
+                attempts=0,
+                lease_until=services.clock() + lease_left,  # leases are wall-clock time
+                created_at=due,
+            )
+        )
+    counts = await run_tick(services, due + timedelta(minutes=5))
+    assert (counts.selected, counts.sent, len(mailbox.messages)) == (sent, sent, sent)

@@ -33,6 +33,7 @@ from notifier.app import Services
 from notifier.db.id_lists import among
 from notifier.db.schema import tasks
 from notifier.delivery.ledger import SlotKey
+from notifier.delivery.slot_filters import slot_finished
 from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
@@ -44,7 +45,6 @@ from notifier.services.task_common import (
     open_task,
     plan_row,
     recipient_columns,
-    slot_finished,
     task_columns,
 )
 

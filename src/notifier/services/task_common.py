@@ -3,8 +3,8 @@
 The three kinds differ in which rows are due and in their slot; everything after that is the
 same, so it lives here once: the recipient columns a fresh row needs, the "may we email this
 user" rule (contract section 3: ``is_active``, ``email_enabled``, ``task_reminders_enabled``,
-defaults when no settings row), turning a row into a ``Delivery`` or a recorded ``Outcome``,
-and the ``NOT EXISTS`` filter that keeps slots already finished out of the candidate scans.
+defaults when no settings row), turning a row into a ``Delivery`` or a recorded ``Outcome``.
+The ledger filters their candidate scans use live in ``delivery.slot_filters``.
 
 A recipient who may not be emailed gets their slot recorded ``skipped`` (not just ignored), so
 each tick's scan skips it from then on and an operator can read why nothing was sent.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_
+from sqlalchemy import ColumnElement, Select, and_, func
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
@@ -26,8 +26,8 @@ from notifier.batching import batched
 from notifier.content.mime import BadAddressError, check_address
 from notifier.content.task_notification import TaskFacts, task_context
 from notifier.db.engine import autocommit
-from notifier.db.schema import notification_settings, reminders_sent, tasks, users, workspaces
-from notifier.delivery.ledger import FINAL_STATUSES, Outcome, SlotKey
+from notifier.db.schema import notification_settings, tasks, users, workspaces
+from notifier.delivery.ledger import Outcome, SlotKey
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery
@@ -50,29 +50,6 @@ class Plan:
 def open_task(t: Any = tasks.c) -> ColumnElement[bool]:
     """The contract's "open": not completed and not deleted (matches the partial index)."""
     return and_(t.completed == False, t.deleted_at.is_(None))  # noqa: E712
-
-
-def slot_finished(kind: str, entity: Any, user: Any, slot: Any) -> ColumnElement[bool]:
-    """The slot has a final ledger row (``sent``, ``failed`` or ``skipped``)."""
-    return _slot_row(kind, entity, user, slot, reminders_sent.c.status.in_(FINAL_STATUSES))
-
-
-def slot_unfinished(kind: str, entity: Any, user: Any, slot: Any) -> ColumnElement[bool]:
-    """Neither final nor held under a live lease (by the database's clock: leases are
-    wall-clock time). A released claim, or one whose worker died, is retried; a slot a batch
-    is still sending is not selected again by every tick meanwhile."""
-    r = reminders_sent.c
-    taken = or_(r.status.in_(FINAL_STATUSES), r.lease_until > func.now())
-    return ~_slot_row(kind, entity, user, slot, taken)
-
-
-def _slot_row(
-    kind: str, entity: Any, user: Any, slot: Any, condition: ColumnElement[bool]
-) -> ColumnElement[bool]:
-    r = reminders_sent.c
-    return exists().where(
-        r.kind == kind, r.entity_id == entity, r.user_id == user, r.slot == slot, condition
-    )
 
 
 def task_columns() -> list[Any]:

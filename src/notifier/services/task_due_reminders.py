@@ -24,6 +24,7 @@ from notifier.app import Services
 from notifier.db.id_lists import among
 from notifier.db.schema import tasks
 from notifier.delivery.ledger import SlotKey
+from notifier.delivery.slot_filters import slot_unfinished
 from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
@@ -35,7 +36,6 @@ from notifier.services.task_common import (
     open_task,
     plan_row,
     recipient_columns,
-    slot_unfinished,
     task_columns,
 )
 

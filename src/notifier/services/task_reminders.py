@@ -33,6 +33,7 @@ from notifier.app import Clock, Services
 from notifier.db.id_lists import among
 from notifier.db.schema import task_reminders, tasks
 from notifier.delivery.ledger import SlotKey
+from notifier.delivery.slot_filters import slot_unfinished
 from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import WINDOW_PASSED, dispatch
@@ -44,7 +45,6 @@ from notifier.services.task_common import (
     join_recipient,
     plan_row,
     recipient_columns,
-    slot_unfinished,
     task_columns,
 )
 
