@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import pytest
-from sqlalchemy import insert
 
 from notifier.app import Services
-from notifier.db.schema import reminders_sent
+from notifier.delivery.ledger import SlotKey
 from notifier.services import daily_digest, notes_reminders
 from notifier.services.counts import TickCounts
-from tests.support.ledger import ledger_rows
+from tests.support.ledger import insert_claim, ledger_rows
 from tests.support.local_time_data import LocalTimeData, midnight, utc
 from tests.support.smtp import CaptureServer
 
@@ -79,20 +78,8 @@ async def test_a_killed_workers_claim_is_taken_over_once_its_lease_ran_out(
     user = await due_user(services, kind)
     # Leases are wall-clock time (the other worker's), whatever instant the tick is run for.
     wall = services.clock()
-    async with services.engine.begin() as conn:
-        await conn.execute(
-            insert(reminders_sent).values(
-                id=uuid.uuid4(),
-                kind=kind.name,
-                entity_id=user,
-                user_id=user,
-                slot=midnight(DUE.date()),
-                status="pending",
-                attempts=0,
-                lease_until=wall + lease_left,
-                created_at=DUE,
-            )
-        )
+    key = SlotKey(kind.name, user, user, midnight(DUE.date()))
+    await insert_claim(services.engine, key, wall + lease_left)
     counts = await kind.run_tick(services, DUE + timedelta(minutes=5))
     # A claim still held is not even selected: its batch is still sending it.
     assert (counts.selected, counts.sent, len(mailbox.messages)) == (sent, sent, sent)

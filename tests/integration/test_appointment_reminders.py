@@ -9,19 +9,20 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from notifier.app import Services
 from notifier.config import Settings
 from notifier.content.mime import slot_message_id
-from notifier.db.schema import appointments, notification_settings, reminders_sent
+from notifier.db.schema import appointments, notification_settings
+from notifier.delivery.ledger import SlotKey
 from notifier.services import appointment_reminders as svc
 from notifier.services.appointment_reminders import run_tick
 from notifier.services.counts import TickCounts
 from notifier.timemath.windows import catch_up_window
 from tests.support.clock import SetClock, clocked_services
 from tests.support.data import Data
-from tests.support.ledger import ledger_rows
+from tests.support.ledger import insert_claim, ledger_rows
 from tests.support.smtp import CaptureServer
 
 START = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -380,19 +381,8 @@ async def test_a_slot_claimed_under_a_live_lease_is_left_to_its_claimant(
     user = await data.user()
     appt = await data.appointment(user, START)
     due = START - timedelta(minutes=60)
-    async with services.engine.begin() as conn:
-        await conn.execute(
-            insert(reminders_sent).values(
-                id=uuid.uuid4(),
-                kind=svc.KIND,
-                entity_id=appt,
-                user_id=user,
-                slot=due,
-                status="pending",
-                attempts=0,
-                lease_until=services.clock() + lease_left,  # leases are wall-clock time
-                created_at=due,
-            )
-        )
+    # Leases are wall-clock time (the other worker's), whatever instant the tick is run for.
+    key = SlotKey(svc.KIND, appt, user, due)
+    await insert_claim(services.engine, key, services.clock() + lease_left)
     counts = await run_tick(services, due + timedelta(minutes=5))
     assert (counts.selected, counts.sent, len(mailbox.messages)) == (sent, sent, sent)

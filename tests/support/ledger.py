@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.db.schema import reminders_sent
+from notifier.delivery.ledger import SlotKey
 
 
 async def ledger_rows(engine: AsyncEngine, kind: str | None = None) -> list[Any]:
@@ -23,3 +26,21 @@ async def statuses(engine: AsyncEngine) -> dict[str, int]:
     for row in await ledger_rows(engine):
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     return counts
+
+
+async def insert_claim(engine: AsyncEngine, key: SlotKey, lease_until: datetime) -> None:
+    """A ``pending`` row as another worker's claim leaves it (that worker may have died)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(reminders_sent).values(
+                id=uuid.uuid4(),
+                kind=key.kind,
+                entity_id=key.entity_id,
+                user_id=key.user_id,
+                slot=key.slot,
+                status="pending",
+                attempts=0,
+                lease_until=lease_until,
+                created_at=key.slot,
+            )
+        )

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from jinja2 import Environment
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.config import JOB_KINDS, Settings
@@ -230,19 +230,36 @@ def _task_draft(row: Any, user: User, request: Request, settings: Settings) -> D
     return Draft(row["task_id"], context, notes)
 
 
-async def _task_due(
-    conn: AsyncConnection, settings: Settings, user: User, request: Request
-) -> Draft:
+async def _task(
+    conn: AsyncConnection,
+    settings: Settings,
+    user: User,
+    request: Request,
+    pick: tuple[ColumnElement[bool], Any, str],
+) -> tuple[Any, Draft]:
+    """The task ``--entity`` names, else the user's first open task that ``pick`` (a
+    condition, an order and what to say when none) finds; with its draft."""
+    condition, order, missing = pick
     t = tasks.c
     entity = request.entity_id or await _first(
         conn,
         select(t.id)
-        .where(t.user_id == user.recipient.user_id, open_task(), t.due_date > request.at)
-        .order_by(t.due_date),
-        "the user has no open task due after that instant (give --entity)",
+        .where(t.user_id == user.recipient.user_id, open_task(), condition)
+        .order_by(order),
+        missing,
     )
     row = await _one(conn, _task_row_query(entity), "task", user)
-    draft = _task_draft(row, user, request, settings)
+    return row, _task_draft(row, user, request, settings)
+
+
+async def _task_due(
+    conn: AsyncConnection, settings: Settings, user: User, request: Request
+) -> Draft:
+    t = tasks.c
+    missing = "the user has no open task due after that instant (give --entity)"
+    row, draft = await _task(
+        conn, settings, user, request, (t.due_date > request.at, t.due_date, missing)
+    )
     due = row["due_date"]
     if due is None or not request.at < due <= request.at + TASK_DUE_HORIZON:
         draft.notes.append(
@@ -255,15 +272,10 @@ async def _task_overdue(
     conn: AsyncConnection, settings: Settings, user: User, request: Request
 ) -> Draft:
     t = tasks.c
-    entity = request.entity_id or await _first(
-        conn,
-        select(t.id)
-        .where(t.user_id == user.recipient.user_id, open_task(), t.due_date < request.at)
-        .order_by(t.due_date.desc()),
-        "the user has no open task past due at that instant (give --entity)",
+    missing = "the user has no open task past due at that instant (give --entity)"
+    row, draft = await _task(
+        conn, settings, user, request, (t.due_date < request.at, t.due_date.desc(), missing)
     )
-    row = await _one(conn, _task_row_query(entity), "task", user)
-    draft = _task_draft(row, user, request, settings)
     if row["status"] == "overdue":
         draft.notes.append("the task is already marked overdue: no second notice")
     if row["due_date"] is None or row["due_date"] >= request.at:
