@@ -57,10 +57,10 @@ def due_offsets(
     ]
 
 
-def event_windows(window: Window) -> list[tuple[int, Window]]:
+def event_windows(window: Window) -> list[Window]:
     """For each allowed offset, the ``starts_at`` range whose reminder falls due in ``window``.
 
     The selection query ORs these ranges so an index on ``starts_at`` serves it and its cost
     follows the number of due appointments, not the size of the table.
     """
-    return [(m, window.shifted(timedelta(minutes=m))) for m in sorted(ALLOWED_OFFSETS)]
+    return [window.shifted(timedelta(minutes=m)) for m in sorted(ALLOWED_OFFSETS)]
