@@ -169,34 +169,43 @@ def _count_outcomes(services: Services, counts: TickCounts, outcomes: Sequence[O
 
 
 async def _deliver(services: Services, delivery: Delivery, sending: Sending) -> str:
-    """Renders and sends one claimed slot; returns the TickCounts field to bump."""
-    key, tick = delivery.key, sending.tick
-    message_id = slot_message_id(
-        key.kind,
-        key.entity_id,
-        key.user_id,
-        key.slot,
-        services.settings.mail_from.rsplit("@", 1)[1],
-    )
-    try:
-        data = _message_bytes(services, delivery, message_id)
-    except Exception as exc:  # one record's bad data must not cost the tick
-        return await _finish(services, key, "failed", f"template error: {type(exc).__name__}", 0)
+    """Renders and sends one claimed slot; returns the TickCounts field to bump.
+
+    The message is rendered only once a send slot is free, so a process holds the bytes of at
+    most ``SEND_WINDOW`` messages, however many batches it runs: rendering a whole batch up
+    front raised a worker's RSS to each new peak of concurrent batches, and kept it there.
+    """
+    key = delivery.key
+    domain = services.settings.mail_from.rsplit("@", 1)[1]
+    message_id = slot_message_id(key.kind, key.entity_id, key.user_id, key.slot, domain)
     # Held until `sent` is recorded, so a crash leaves at most SEND_WINDOW accepted-but-
     # unrecorded messages per process: the duplicate bound stated in runbook.md.
     async with services.send_gate:
-        sending.started.add(key)
         try:
-            attempts = await _send(services, delivery, data, sending)
-        except SendError as err:
-            final = err.permanent or tick.remaining(delivery.expires_at) <= 0
-            reason = err.reason if err.permanent or not final else f"{err.reason}; {WINDOW_PASSED}"
-            if missed_window(reason):
-                services.metrics.missed_window.labels(key.kind).inc()
-            return await _finish(
-                services, key, "failed" if final else "pending", reason, err.attempts
-            )
-        await sending.marks.record(ledger.SentMark(key, message_id, attempts), delivery)
+            data = _message_bytes(services, delivery, message_id)
+        except Exception as exc:  # one record's bad data must not cost the tick
+            error = f"template error: {type(exc).__name__}"
+        else:
+            return await _send_claimed(services, delivery, (message_id, data), sending)
+    return await _finish(services, key, "failed", error, 0)
+
+
+async def _send_claimed(
+    services: Services, delivery: Delivery, message: tuple[str, bytes], sending: Sending
+) -> str:
+    """Sends one rendered message and records the outcome; the caller holds a send slot."""
+    key, tick = delivery.key, sending.tick
+    message_id, data = message
+    sending.started.add(key)
+    try:
+        attempts = await _send(services, delivery, data, sending)
+    except SendError as err:
+        final = err.permanent or tick.remaining(delivery.expires_at) <= 0
+        reason = err.reason if err.permanent or not final else f"{err.reason}; {WINDOW_PASSED}"
+        if missed_window(reason):
+            services.metrics.missed_window.labels(key.kind).inc()
+        return await _finish(services, key, "failed" if final else "pending", reason, err.attempts)
+    await sending.marks.record(ledger.SentMark(key, message_id, attempts), delivery)
     _count_lateness(services, delivery, tick)
     return "sent"
 
