@@ -30,6 +30,14 @@ def slot_unfinished(kind: str, entity: Any, user: Any, slot: Any) -> ColumnEleme
     return ~_slot_row(kind, entity, user, slot, taken)
 
 
+# The same "taken" rule as SQL text, for the local-time kinds' hand-written statements, where
+# the ledger row is ``r`` (CURRENT_TIMESTAMP: the same in both dialects).
+TAKEN_SQL = (
+    "(r.status IN (" + ", ".join(f"'{status}'" for status in FINAL_STATUSES) + ")"
+    " OR r.lease_until > CURRENT_TIMESTAMP)"
+)
+
+
 def _slot_row(
     kind: str, entity: Any, user: Any, slot: Any, condition: ColumnElement[bool]
 ) -> ColumnElement[bool]:

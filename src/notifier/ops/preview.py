@@ -235,11 +235,13 @@ async def _task(
     settings: Settings,
     user: User,
     request: Request,
-    pick: tuple[ColumnElement[bool], Any, str],
+    *,
+    condition: ColumnElement[bool],
+    order: Any,
+    missing: str,
 ) -> tuple[Any, Draft]:
-    """The task ``--entity`` names, else the user's first open task that ``pick`` (a
-    condition, an order and what to say when none) finds; with its draft."""
-    condition, order, missing = pick
+    """The task ``--entity`` names, else the user's first open task meeting ``condition``
+    in ``order`` (``missing`` says there is none); with its draft."""
     t = tasks.c
     entity = request.entity_id or await _first(
         conn,
@@ -256,9 +258,14 @@ async def _task_due(
     conn: AsyncConnection, settings: Settings, user: User, request: Request
 ) -> Draft:
     t = tasks.c
-    missing = "the user has no open task due after that instant (give --entity)"
     row, draft = await _task(
-        conn, settings, user, request, (t.due_date > request.at, t.due_date, missing)
+        conn,
+        settings,
+        user,
+        request,
+        condition=t.due_date > request.at,
+        order=t.due_date,
+        missing="the user has no open task due after that instant (give --entity)",
     )
     due = row["due_date"]
     if due is None or not request.at < due <= request.at + TASK_DUE_HORIZON:
@@ -272,9 +279,14 @@ async def _task_overdue(
     conn: AsyncConnection, settings: Settings, user: User, request: Request
 ) -> Draft:
     t = tasks.c
-    missing = "the user has no open task past due at that instant (give --entity)"
     row, draft = await _task(
-        conn, settings, user, request, (t.due_date < request.at, t.due_date.desc(), missing)
+        conn,
+        settings,
+        user,
+        request,
+        condition=t.due_date < request.at,
+        order=t.due_date.desc(),
+        missing="the user has no open task past due at that instant (give --entity)",
     )
     if row["status"] == "overdue":
         draft.notes.append("the task is already marked overdue: no second notice")

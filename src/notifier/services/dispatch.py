@@ -186,16 +186,15 @@ async def _deliver(services: Services, delivery: Delivery, sending: Sending) -> 
         except Exception as exc:  # one record's bad data must not cost the tick
             error = f"template error: {type(exc).__name__}"
         else:
-            return await _send_claimed(services, delivery, (message_id, data), sending)
+            return await _send_claimed(services, delivery, message_id, data, sending)
     return await _finish(services, key, "failed", error, 0)
 
 
 async def _send_claimed(
-    services: Services, delivery: Delivery, message: tuple[str, bytes], sending: Sending
+    services: Services, delivery: Delivery, message_id: str, data: bytes, sending: Sending
 ) -> str:
     """Sends one rendered message and records the outcome; the caller holds a send slot."""
     key, tick = delivery.key, sending.tick
-    message_id, data = message
     sending.started.add(key)
     try:
         attempts = await _send(services, delivery, data, sending)

@@ -65,7 +65,8 @@ from notifier.db.schema import (
     users,
     workspaces,
 )
-from notifier.delivery.ledger import FINAL_STATUSES, Outcome, SlotKey
+from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.delivery.slot_filters import TAKEN_SQL
 from notifier.rules.local_time_slots import (
     DueSlot,
     PlanEntry,
@@ -381,14 +382,6 @@ WHERE {due} AND NOT (json_extract(p.value, '$.weekend') AND {skip})
 }
 
 
-# A slot finished, or claimed under a lease that still holds (CURRENT_TIMESTAMP: the same in
-# both dialects; leases are wall-clock time).
-_TAKEN = (
-    "(r.status IN (" + ", ".join(f"'{status}'" for status in FINAL_STATUSES) + ")"
-    " OR r.lease_until > CURRENT_TIMESTAMP)"
-)
-
-
 def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
     """The selection statement of ``kind`` in the caller's dialect."""
     template = _SELECTION_SQL.get(dialect_name)
@@ -400,7 +393,7 @@ def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
         due=" AND ".join(f"s.{column}" for column in kind.due_columns),
         skip=f"s.{skip.name}" if skip is not None else "false",
         fingerprint=ZONES_FINGERPRINT_SQL,
-        taken=_TAKEN,
+        taken=TAKEN_SQL,
     )
 
 
