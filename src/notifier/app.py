@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.config import Settings
 from notifier.content.render import make_environment
 from notifier.db.engine import make_engine
+from notifier.db.known_zones import KnownZones
 from notifier.delivery.smtp import SmtpOptions, SmtpPool
 from notifier.observability.metrics import Metrics, make_metrics
 from notifier.paths import templates_dir
-from notifier.services.known_zones import KnownZones
 
 Clock = Callable[[], datetime]
 

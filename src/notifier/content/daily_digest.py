@@ -8,6 +8,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from notifier.content.local_day import day_context, plural
+from notifier.timemath.zones import in_zone
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class DigestAppointment:
 def _entry(
     item: DigestAppointment, zone: ZoneInfo, day_abbreviation: str, base: str
 ) -> dict[str, object]:
-    local = item.starts_at.astimezone(zone)
+    local = in_zone(item.starts_at, zone)
     abbreviation = local.tzname() or ""
     # On a DST day two rows can show the same wall time; the abbreviation tells them apart.
     suffix = f" {abbreviation}" if abbreviation != day_abbreviation else ""
@@ -49,7 +50,7 @@ def digest_context(
     """Everything the three ``daily_digest`` templates use."""
     base = base_url.rstrip("/")
     ordered = sorted(appointments, key=lambda a: (a.starts_at, a.appointment_id))
-    day_abbreviation = due.astimezone(zone).tzname() or ""
+    day_abbreviation = in_zone(due, zone).tzname() or ""
     return {
         **day_context(day, due, zone, base),
         "user_name": user_name or "there",

@@ -5,17 +5,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from notifier.timemath.zones import in_zone
+
 
 def zone_label(instant: datetime, zone: ZoneInfo) -> str:
     """``America/New_York, EST``: the zone named, plus the abbreviation in force then."""
-    abbreviation = instant.astimezone(zone).tzname() or ""
+    local = in_zone(instant, zone)
+    if local.tzinfo is not zone:  # at the calendar's edge the instant is shown in UTC
+        return "UTC"
+    abbreviation = local.tzname() or ""
     if not abbreviation or abbreviation.lstrip("+-").isdigit() or abbreviation == zone.key:
         return f"{zone.key}, UTC{_offset(instant, zone)}"
     return f"{zone.key}, {abbreviation}"
 
 
 def _offset(instant: datetime, zone: ZoneInfo) -> str:
-    delta = instant.astimezone(zone).utcoffset() or timedelta(0)
+    delta = in_zone(instant, zone).utcoffset() or timedelta(0)
     sign = "-" if delta < timedelta(0) else "+"
     minutes = abs(int(delta.total_seconds())) // 60
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
@@ -42,14 +47,14 @@ MONTH_NAMES = (
 
 def long_local(instant: datetime, zone: ZoneInfo) -> str:
     """``Monday 9 March 2026, 10:00``."""
-    local = instant.astimezone(zone)
+    local = in_zone(instant, zone)
     day, month = DAY_NAMES[local.weekday()], MONTH_NAMES[local.month - 1]
     return f"{day} {local.day} {month} {local.year}, {local.hour:02d}:{local.minute:02d}"
 
 
 def short_local(instant: datetime, zone: ZoneInfo) -> str:
     """``Mon 9 Mar, 10:00``; for subjects."""
-    local = instant.astimezone(zone)
+    local = in_zone(instant, zone)
     day, month = DAY_NAMES[local.weekday()][:3], MONTH_NAMES[local.month - 1][:3]
     return f"{day} {local.day} {month}, {local.hour:02d}:{local.minute:02d}"
 

@@ -15,9 +15,16 @@ from datetime import UTC, datetime
 
 from notifier.content.formatting import DAY_NAMES, MONTH_NAMES
 
+# The one address rule, for the check before planning and for the SMTP layer's last look.
+# ASCII atoms and a host name only: no white space, control character, quote or bracket, so
+# the address can go on an SMTP command line (``RCPT TO:<…>``) as it is. Applied with
+# ``fullmatch``: ``re.match`` with ``$`` also accepted a final line break, which reached
+# ``RCPT`` and stopped every email job (issue 21).
 _ADDRESS = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$"
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?",
+    re.ASCII,
 )
+MAX_ADDRESS_LENGTH = 254  # RFC 5321's path limit, less the angle brackets
 
 
 class BadAddressError(ValueError):
@@ -51,8 +58,12 @@ def header_date(moment: datetime) -> str:
 
 
 def check_address(address: str | None) -> str:
-    """The address unchanged if it is a plain ``local@domain``; raises otherwise."""
-    if not address or len(address) > 254 or not _ADDRESS.match(address):
+    """The address unchanged if it is a plain ``local@domain``; raises otherwise.
+
+    Everything it accepts, aiosmtplib accepts on a command line too
+    (``tests/unit/test_address_rule.py`` proves it over arbitrary text).
+    """
+    if not address or len(address) > MAX_ADDRESS_LENGTH or not _ADDRESS.fullmatch(address):
         raise BadAddressError("missing or malformed email address")
     return address
 

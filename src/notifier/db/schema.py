@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-from notifier.db.types import UtcDateTime
+from notifier.db.types import UtcDateTime, WallTime
 
 metadata = MetaData(
     naming_convention={
@@ -70,10 +70,10 @@ notification_settings = Table(
     Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
     Column("email_enabled", Boolean, nullable=False, server_default=text("true")),
     Column("digest_enabled", Boolean, nullable=False, server_default=text("false")),
-    Column("digest_time", Time, nullable=False, server_default="07:00"),
+    Column("digest_time", WallTime, nullable=False, server_default="07:00"),
     Column("digest_skip_weekends", Boolean, nullable=False, server_default=text("false")),
     Column("notes_reminder_enabled", Boolean, nullable=False, server_default=text("false")),
-    Column("notes_reminder_time", Time, nullable=False, server_default="18:00"),
+    Column("notes_reminder_time", WallTime, nullable=False, server_default="18:00"),
     Column("appointment_reminders_enabled", Boolean, nullable=False, server_default=text("true")),
     Column("appointment_reminder_minutes", JSON, nullable=True, server_default="[60]"),
     Column("task_reminders_enabled", Boolean, nullable=False, server_default=text("true")),

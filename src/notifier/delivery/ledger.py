@@ -228,6 +228,20 @@ async def mark_unsent(
     )
 
 
+async def note_error(conn: AsyncConnection, key: SlotKey, reason: str) -> None:
+    """Writes ``last_error`` on a slot's row whatever its status (a step after ``sent``)."""
+    await conn.execute(
+        update(rs)
+        .where(
+            rs.c.kind == key.kind,
+            rs.c.entity_id == key.entity_id,
+            rs.c.user_id == key.user_id,
+            rs.c.slot == key.slot,
+        )
+        .values(last_error=reason[:500])
+    )
+
+
 async def release(conn: AsyncConnection, keys: Sequence[SlotKey]) -> None:
     """Gives up claims still ``pending`` (a stopping worker), so the next tick takes them now."""
     if not keys:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import aiosmtplib
 from aiosmtplib.typing import SMTPStatus
 
+from notifier.content.mime import BadAddressError, check_address
 from notifier.delivery.pipelining import ReplyReader, pipelined_send, quit_session, take_over
 
 
@@ -111,7 +112,16 @@ class SmtpPool:
         return session
 
     async def send(self, sender: str, recipient: str, data: bytes) -> None:
-        """Sends one message; raises SendError."""
+        """Sends one message; raises SendError.
+
+        The recipient passes the address rule once more here, the last step before a command
+        line: an address that could end or add an SMTP command is refused for good, before
+        any session is touched, whoever built the delivery.
+        """
+        try:
+            check_address(recipient)
+        except BadAddressError as exc:
+            raise SendError(str(exc), permanent=True) from None
         session = await self._idle.get()
         try:
             session = await self._ready(session)

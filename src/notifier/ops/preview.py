@@ -33,7 +33,7 @@ from notifier.rules.upcoming import Recipient
 from notifier.services import appointment_reminders, daily_digest, notes_reminders
 from notifier.services import task_reminders as task_reminder_service
 from notifier.services.local_time import DueUser, Prepare, TickContext
-from notifier.services.local_time import Plan as LocalTimePlan
+from notifier.services.plan import Plan as LocalTimePlan
 from notifier.services.task_common import (
     ineligible,
     join_recipient,

@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
 from notifier.content.appointment_reminder import AppointmentFacts, reminder_context
-from notifier.content.mime import BadAddressError, check_address
+from notifier.content.mime import check_address
 from notifier.db.engine import autocommit
 from notifier.db.id_lists import among
 from notifier.db.schema import appointments, clients, notification_settings, users, workspaces
-from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.delivery.ledger import SlotKey
 from notifier.rules.appointment_reminders import (
     BadOffsetsError,
     due_offsets,
@@ -33,8 +33,9 @@ from notifier.rules.appointment_reminders import (
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery, dispatch
+from notifier.services.plan import Plan, plan_each
 from notifier.timemath.windows import Window, catch_up_window
-from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
+from notifier.timemath.zones import effective_zone_name, get_zone
 
 KIND = "appointment_reminder"
 log = structlog.get_logger("notifier.appointment_reminders")
@@ -133,49 +134,33 @@ async def _process(
     async with services.engine.connect() as conn:
         query = _fresh_rows_query(ids, now, conn.dialect.name)
         rows = (await conn.execute(query)).mappings().all()
-    deliveries: list[Delivery] = []
-    outcomes: list[Outcome] = []
+    plan = Plan()
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
-    for row in rows:
-        plan_row(
-            row,
-            window=window,
-            now=now,
-            catch_up=catch_up,
-            base_url=services.settings.app_base_url,
-            deliveries=deliveries,
-            outcomes=outcomes,
-        )
-    return await dispatch(services, deliveries, outcomes, now=now)
+    base_url = services.settings.app_base_url
+
+    def plan_one(row: Any) -> None:
+        plan_row(row, plan, window=window, now=now, catch_up=catch_up, base_url=base_url)
+
+    plan_each(rows, plan_one, lambda row: row["id"])
+    return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
 
 
 def plan_row(
-    row: Any,
-    *,
-    window: Window,
-    now: datetime,
-    catch_up: timedelta,
-    base_url: str,
-    deliveries: list[Delivery],
-    outcomes: list[Outcome],
+    row: Any, plan: Plan, *, window: Window, now: datetime, catch_up: timedelta, base_url: str
 ) -> None:
     """Turns one fresh row into deliveries and recorded outcomes; bad data costs this row only."""
     try:
         offsets = parse_offsets(row["minutes"])
     except BadOffsetsError as exc:
-        outcomes.append(Outcome(_key(row, row["starts_at"]), "failed", str(exc)))
+        plan.fail(_key(row, row["starts_at"]), str(exc))
         return
     for due in due_offsets(row["starts_at"], offsets, window, now):
         key = _key(row, due.slot)
         if not due.send:
-            outcomes.append(Outcome(key, "skipped", "a smaller offset was due in the same tick"))
+            plan.skip(key, "a smaller offset was due in the same tick")
             continue
-        try:
-            delivery = _delivery(row, key, now, catch_up, base_url)
-        except (UnknownZoneError, BadAddressError) as exc:
-            outcomes.append(Outcome(key, "failed", str(exc)))
-            continue
-        deliveries.append(delivery)
+        with plan.row(key):
+            plan.deliveries.append(_delivery(row, key, now, catch_up, base_url))
 
 
 def _key(row: Any, slot: datetime) -> SlotKey:

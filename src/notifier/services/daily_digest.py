@@ -25,7 +25,8 @@ from notifier.db.schema import (
     local_time_schedules,
     notification_settings,
 )
-from notifier.services.local_time import DueUser, LocalTimeKind, Plan, TickContext
+from notifier.services.local_time import DueUser, LocalTimeKind, TickContext
+from notifier.services.plan import Plan
 from notifier.timemath.zones import local_day_bounds
 
 KIND = "daily_digest"
@@ -44,20 +45,21 @@ async def prepare(
             bounds[item] = found
     rows = await _appointments(conn, bounds)
     for item, (start, end) in bounds.items():
-        mine = [
-            _appointment(r)
-            for r in rows.get(item.key.user_id, [])
-            if start <= r["starts_at"] < end and r["workspace_id"] in (None, item.workspace_id)
-        ]
-        context = digest_context(
-            user_name=item.user_name,
-            day=item.slot.day,
-            due=item.slot.due,
-            zone=item.zone,
-            appointments=mine,
-            base_url=ctx.base_url,
-        )
-        plan.deliveries.append(ctx.delivery(item, context))
+        with plan.row(item.key):
+            mine = [
+                _appointment(r)
+                for r in rows.get(item.key.user_id, [])
+                if start <= r["starts_at"] < end and r["workspace_id"] in (None, item.workspace_id)
+            ]
+            context = digest_context(
+                user_name=item.user_name,
+                day=item.slot.day,
+                due=item.slot.due,
+                zone=item.zone,
+                appointments=mine,
+                base_url=ctx.base_url,
+            )
+            plan.deliveries.append(ctx.delivery(item, context))
 
 
 async def _appointments(

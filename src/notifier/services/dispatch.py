@@ -26,6 +26,7 @@ from notifier.delivery.ledger import Outcome, SlotKey
 from notifier.delivery.retry import send_with_retry
 from notifier.delivery.smtp import SendError
 from notifier.services.counts import TickCounts
+from notifier.services.row_errors import row_error
 
 log = structlog.get_logger("notifier.dispatch")
 # The suffix of every reason for a slot given up because its sending window passed; such
@@ -115,15 +116,37 @@ async def dispatch(
     mine = [d for d in deliveries if d.key in claimed]
     sending = Sending(services, tick, claimed_at, lease.total_seconds())
     try:
-        results = await asyncio.gather(*(_deliver(services, d, sending) for d in mine))
+        # Every send runs to its end even when another fails: a message the server accepted
+        # is recorded ``sent`` whatever happens to the rest of the batch.
+        results = await asyncio.gather(
+            *(_deliver(services, d, sending) for d in mine), return_exceptions=True
+        )
     except asyncio.CancelledError:
         # A send under way may have reached the server: its claim keeps its lease.
         await _release(services, [d for d in mine if d.key not in sending.started])
         raise
-    for delivery, status in zip(mine, results, strict=True):
-        setattr(counts, status, getattr(counts, status) + 1)
-        services.metrics.notifications.labels(delivery.key.kind, status).inc()
+    _count_results(services, counts, mine, results)
     return counts
+
+
+def _count_results(
+    services: Services,
+    counts: TickCounts,
+    mine: Sequence[Delivery],
+    results: Sequence[str | BaseException],
+) -> None:
+    """Adds each send's outcome; then re-raises what only the infrastructure can cause.
+
+    ``_deliver`` turns every fault of a row into that row's ``failed``; what still arrives
+    here is the database gone past the claims' lease, which fails the tick (``job_runs``).
+    """
+    for delivery, status in zip(mine, results, strict=True):
+        if isinstance(status, str):
+            setattr(counts, status, getattr(counts, status) + 1)
+            services.metrics.notifications.labels(delivery.key.kind, status).inc()
+    for error in results:
+        if isinstance(error, BaseException):
+            raise error
 
 
 class Sending:
@@ -186,7 +209,13 @@ async def _deliver(services: Services, delivery: Delivery, sending: Sending) -> 
         except Exception as exc:  # one record's bad data must not cost the tick
             error = f"template error: {type(exc).__name__}"
         else:
-            return await _send_claimed(services, delivery, message_id, data, sending)
+            try:
+                return await _send_claimed(services, delivery, message_id, data, sending)
+            except Exception as exc:
+                if database_unavailable(exc):
+                    raise
+                # Not sent, or sent and not recordable: final either way, never sent twice.
+                error = row_error(exc)
     return await _finish(services, key, "failed", error, 0)
 
 
@@ -286,7 +315,31 @@ class SentMarks:
     async def _flush(self) -> None:
         while self._waiting:
             group, self._waiting = self._waiting, []
-            _settle(group, await self._commit(group))
+            error = await self._commit(group)
+            if error is None or database_unavailable(error):
+                _settle(group, error)
+                continue
+            # One row's ``after_sent`` step broke the group's transaction: the others were
+            # accepted by the server all the same, so each is recorded on its own.
+            for item in group:
+                _settle([item], await self._commit_alone(item))
+
+    async def _commit_alone(self, item: _Waiting) -> Exception | None:
+        """One mark with its step; if the step itself fails, the mark alone, with the reason.
+
+        The message went out: ``sent`` is what keeps it from going out again.
+        """
+        error = await self._commit([item])
+        if error is None or database_unavailable(error):
+            return error
+        log.error("after_sent_failed", kind=item.mark.key.kind, error=type(error).__name__)
+        try:
+            async with self._services.engine.begin() as conn:
+                await ledger.mark_sent_many(conn, [item.mark], self._services.clock())
+                await ledger.note_error(conn, item.mark.key, f"after sending: {row_error(error)}")
+        except Exception as exc:
+            return exc
+        return None
 
     async def _commit(self, group: Sequence[_Waiting]) -> Exception | None:
         """Marks the group; returns the error that made it give up, if any."""

@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from typing import Any
@@ -54,9 +54,10 @@ from sqlalchemy.engine import Dialect, Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
-from notifier.content.mime import BadAddressError, check_address
+from notifier.content.mime import check_address
 from notifier.db.engine import autocommit
 from notifier.db.id_lists import among
+from notifier.db.known_zones import ZONES_FINGERPRINT_SQL, KnownZones
 from notifier.db.schema import (
     local_time_schedules,
     local_time_zones,
@@ -65,7 +66,7 @@ from notifier.db.schema import (
     users,
     workspaces,
 )
-from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import TAKEN_SQL
 from notifier.rules.local_time_slots import (
     DueSlot,
@@ -78,7 +79,7 @@ from notifier.rules.local_time_slots import (
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery, dispatch
-from notifier.services.known_zones import ZONES_FINGERPRINT_SQL, KnownZones
+from notifier.services.plan import Plan, plan_each
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
 
@@ -114,14 +115,6 @@ class TickContext:
             expires_at=item.slot.due + self.catch_up,
             due_at=item.slot.due,
         )
-
-
-@dataclass
-class Plan:
-    """What one batch will do: emails to send and final outcomes to record."""
-
-    deliveries: list[Delivery] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
 
 
 Prepare = Callable[[AsyncConnection, Sequence[DueUser], TickContext, Plan], Awaitable[None]]
@@ -439,7 +432,12 @@ async def _process(
         rows = (
             (await conn.execute(_fresh_rows_query(kind, ids, conn.dialect.name))).mappings().all()
         )
-        due = [item for row in rows for item in resolve_row(row, kind.kind, ctx.window, plan)]
+        due: list[DueUser] = []
+
+        def plan_one(row: Mapping[str, Any]) -> None:
+            due.extend(resolve_row(row, kind.kind, ctx.window, plan))
+
+        plan_each(rows, plan_one, lambda row: row["id"])
         await kind.prepare(conn, due, ctx, plan)
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
 
@@ -451,17 +449,14 @@ def resolve_row(row: Mapping[str, Any], kind: str, window: Window, plan: Plan) -
     except UnknownZoneError:
         # Timed as UTC so the failure is recorded once per date, like a send would be.
         for slot in due_slots(UTC, row["at"], row["skip"], window):
-            plan.outcomes.append(Outcome(_key(kind, row, slot), "failed", "unknown time zone"))
+            plan.fail(_key(kind, row, slot), "unknown time zone")
         return []
     due = []
     for slot in due_slots(zone, row["at"], row["skip"], window):
         key = _key(kind, row, slot)
-        try:
+        with plan.row(key):
             email = check_address(row["email"])
-        except BadAddressError as exc:
-            plan.outcomes.append(Outcome(key, "failed", str(exc)))
-            continue
-        due.append(DueUser(key, slot, zone, email, row["user_name"], row["workspace_id"]))
+            due.append(DueUser(key, slot, zone, email, row["user_name"], row["workspace_id"]))
     return due
 
 

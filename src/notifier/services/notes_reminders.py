@@ -21,8 +21,8 @@ from notifier.db.schema import (
     notification_settings,
     sessions,
 )
-from notifier.delivery.ledger import Outcome
-from notifier.services.local_time import DueUser, LocalTimeKind, Plan, TickContext
+from notifier.services.local_time import DueUser, LocalTimeKind, TickContext
+from notifier.services.plan import Plan
 
 KIND = "notes_reminder"
 
@@ -35,17 +35,18 @@ async def prepare(
     for item in due:
         drafts = counts.get(item.key.user_id, 0)
         if drafts == 0:
-            plan.outcomes.append(Outcome(item.key, "skipped", "no draft session notes"))
+            plan.skip(item.key, "no draft session notes")
             continue
-        context = notes_context(
-            user_name=item.user_name,
-            day=item.slot.day,
-            due=item.slot.due,
-            zone=item.zone,
-            draft_count=drafts,
-            base_url=ctx.base_url,
-        )
-        plan.deliveries.append(ctx.delivery(item, context))
+        with plan.row(item.key):
+            context = notes_context(
+                user_name=item.user_name,
+                day=item.slot.day,
+                due=item.slot.due,
+                zone=item.zone,
+                draft_count=drafts,
+                base_url=ctx.base_url,
+            )
+            plan.deliveries.append(ctx.delivery(item, context))
 
 
 async def draft_counts(conn: AsyncConnection, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:

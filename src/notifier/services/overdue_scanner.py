@@ -32,13 +32,14 @@ from sqlalchemy import Select, literal_column, select, update
 from notifier.app import Services
 from notifier.db.id_lists import among
 from notifier.db.schema import tasks
+from notifier.db.types import UtcDateTime, held_instant
 from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import slot_finished
 from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
+from notifier.services.plan import Plan, plan_each
 from notifier.services.task_common import (
-    Plan,
     StateFollowingJob,
     fetch_rows,
     join_recipient,
@@ -84,7 +85,9 @@ async def mark_overdue(services: Services, ids: Sequence[uuid.UUID], now: dateti
         .where(
             t.id.in_(ids),
             *_newly_overdue(now),
-            slot_finished(KIND, t.id, t.user_id, t.due_date),
+            # The due date as the fresh rows read it (``db.types``): a sentinel date's slot
+            # was recorded as the calendar's edge.
+            slot_finished(KIND, t.id, t.user_id, held_instant(t.due_date, UtcDateTime())),
         )
         .values(status=OVERDUE)
     )
@@ -97,15 +100,14 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     now = tick.current(services.clock)
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
     plan = Plan()
-    for row in await fetch_rows(services, fresh_rows(ids, now, services.engine.dialect.name)):
-        plan_row(
-            plan,
-            row,
-            SlotKey(KIND, row["task_id"], row["user_id"], row["due_date"]),
-            now=now,
-            base_url=services.settings.app_base_url,
-            expires_at=now + catch_up,
-        )
+
+    def plan_one(row: Any) -> None:
+        key = SlotKey(KIND, row["task_id"], row["user_id"], row["due_date"])
+        base_url = services.settings.app_base_url
+        plan_row(plan, row, key, now=now, base_url=base_url, expires_at=now + catch_up)
+
+    rows = await fetch_rows(services, fresh_rows(ids, now, services.engine.dialect.name))
+    plan_each(rows, plan_one, lambda row: row["task_id"])
     counts = await dispatch(services, plan.deliveries, plan.outcomes, now=now)
     await mark_overdue(services, ids, now)
     return counts

@@ -53,8 +53,15 @@ from notifier.delivery.ledger import Outcome, SlotKey
 from notifier.rules.recurrence import BadRecurrenceError, Recurrence, next_due, series_root
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
+from notifier.services.row_errors import row_error
 from notifier.services.task_common import fetch_ids
-from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
+from notifier.timemath.zones import (
+    OutOfCalendarError,
+    UnknownZoneError,
+    check_in_calendar,
+    effective_zone_name,
+    get_zone,
+)
 
 KIND = "recurring_task"
 MAX_PARENT_HOPS = 10
@@ -158,14 +165,28 @@ def decide(row: Any, known: dict[uuid.UUID, Any]) -> Decision:
     first_due = known.get(root_id, (None, None))[1] or row["due_date"]
     try:
         zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
+        check_in_calendar(row["due_date"], zone, "due_date")
         due = next_due(_recurrence(row), first_due=first_due, after=row["due_date"], zone=zone)
-    except BadRecurrenceError as exc:
-        return Decision(row, "failed", reason=str(exc), code=exc.code)
-    except UnknownZoneError as exc:
-        return Decision(row, "failed", reason=str(exc), code="unknown_zone")
+    except (BadRecurrenceError, UnknownZoneError, OutOfCalendarError) as exc:
+        return Decision(row, "failed", reason=str(exc), code=_failure_code(exc))
     if due is None:
         return Decision(row, "skipped", reason="the series has ended")
     return Decision(row, "create", due=due, root_id=root_id)
+
+
+def _failure_code(exc: Exception) -> str:
+    """The reason code logged with a failed task: the rule's own, or the zone's."""
+    if isinstance(exc, BadRecurrenceError):
+        return exc.code
+    return "unknown_zone" if isinstance(exc, UnknownZoneError) else "out_of_calendar"
+
+
+def decide_guarded(row: Any, known: dict[uuid.UUID, Any]) -> Decision:
+    """``decide``, with any exception of one row's data made that row's ``failed``."""
+    try:
+        return decide(row, known)
+    except Exception as exc:
+        return Decision(row, "failed", reason=row_error(exc), code="bad_row")
 
 
 def _recurrence(row: Any) -> Recurrence:
@@ -233,7 +254,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -
     async with services.engine.begin() as conn:
         rows = (await conn.execute(locked_rows(ids))).mappings().all()
         known = await series_starts(conn, rows)
-        decisions = [decide(row, known) for row in rows]
+        decisions = [decide_guarded(row, known) for row in rows]
         owned = await mark_processed(conn, [r["id"] for r in rows], services.clock())
         mine = [d for d in decisions if d.source["id"] in owned]
         for decision in mine:

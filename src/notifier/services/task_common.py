@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,29 +22,18 @@ from sqlalchemy import ColumnElement, Select, and_, func
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
-from notifier.batching import batched
-from notifier.content.mime import BadAddressError, check_address
+from notifier.content.mime import check_address
 from notifier.content.task_notification import TaskFacts, task_context
 from notifier.db.engine import autocommit
 from notifier.db.schema import notification_settings, tasks, users, workspaces
-from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.delivery.ledger import SlotKey
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery
-from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
+from notifier.services.plan import Plan
+from notifier.timemath.zones import check_in_calendar, effective_zone_name, get_zone
 
 AfterSent = Callable[[AsyncConnection], Awaitable[None]]
-
-
-@dataclass
-class Plan:
-    """A batch's deliveries and the outcomes to record instead of sending."""
-
-    deliveries: list[Delivery] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def skip(self, key: SlotKey, reason: str) -> None:
-        self.outcomes.append(Outcome(key, "skipped", reason))
 
 
 def open_task(t: Any = tasks.c) -> ColumnElement[bool]:
@@ -128,14 +117,12 @@ def plan_row(
     if reason:
         plan.skip(key, reason)
         return
-    try:
+    with plan.row(key):
         zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
+        check_in_calendar(row["due_date"], zone, "due_date")
         to_addr = check_address(row["email"])
-    except (UnknownZoneError, BadAddressError) as exc:
-        plan.outcomes.append(Outcome(key, "failed", str(exc)))
-        return
-    context = task_context(task_facts(row), zone, now, base_url)
-    plan.deliveries.append(Delivery(key, to_addr, context, expires_at, after_sent, due_at))
+        context = task_context(task_facts(row), zone, now, base_url)
+        plan.deliveries.append(Delivery(key, to_addr, context, expires_at, after_sent, due_at))
 
 
 async def fetch_ids(services: Services, stmt: Select[Any]) -> list[uuid.UUID]:
@@ -173,15 +160,3 @@ async def fetch_rows(services: Services, stmt: Select[Any]) -> Sequence[Any]:
     """Re-reads the current state of one batch just before planning its sends."""
     async with services.engine.connect() as conn:
         return list((await conn.execute(stmt)).mappings().all())
-
-
-async def in_batches(
-    services: Services,
-    ids: Sequence[uuid.UUID],
-    process: Callable[[Sequence[uuid.UUID]], Awaitable[TickCounts]],
-) -> TickCounts:
-    """Feeds ``ids`` to ``process`` in batches of the configured size and sums the counts."""
-    counts = TickCounts()
-    for chunk in batched(ids, services.settings.batch_size):
-        counts += await process(chunk)
-    return counts

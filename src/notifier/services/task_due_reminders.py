@@ -28,8 +28,8 @@ from notifier.delivery.slot_filters import slot_unfinished
 from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
+from notifier.services.plan import Plan, plan_each
 from notifier.services.task_common import (
-    Plan,
     StateFollowingJob,
     fetch_rows,
     join_recipient,
@@ -75,15 +75,14 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     rows = await fetch_rows(services, fresh_rows(ids, now, services.engine.dialect.name))
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
     plan = Plan()
-    for row in rows:
-        plan_row(
-            plan,
-            row,
-            SlotKey(KIND, row["task_id"], row["user_id"], row["due_date"]),
-            now=now,
-            base_url=services.settings.app_base_url,
-            expires_at=min(row["due_date"], now + catch_up),
-        )
+
+    def plan_one(row: Any) -> None:
+        key = SlotKey(KIND, row["task_id"], row["user_id"], row["due_date"])
+        expires_at = min(row["due_date"], now + catch_up)
+        base_url = services.settings.app_base_url
+        plan_row(plan, row, key, now=now, base_url=base_url, expires_at=expires_at)
+
+    plan_each(rows, plan_one, lambda row: row["task_id"])
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
 
 

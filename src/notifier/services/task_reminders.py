@@ -37,9 +37,9 @@ from notifier.delivery.slot_filters import slot_unfinished
 from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import WINDOW_PASSED, dispatch
+from notifier.services.plan import Plan, plan_each
 from notifier.services.task_common import (
     AfterSent,
-    Plan,
     StateFollowingJob,
     fetch_rows,
     join_recipient,
@@ -47,6 +47,7 @@ from notifier.services.task_common import (
     recipient_columns,
     task_columns,
 )
+from notifier.timemath.zones import shifted
 
 KIND = "task_reminder"
 MAX_LATENESS = timedelta(hours=24)
@@ -117,22 +118,26 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     """
     now = tick.current(services.clock)
     plan = Plan()
-    for row in await fetch_rows(services, fresh_rows(ids, services.engine.dialect.name)):
+
+    def plan_one(row: Any) -> None:
         key = SlotKey(KIND, row["reminder_id"], row["user_id"], row["remind_at"])
         reason = not_sendable(row, tick.instant)
         if reason:
             plan.skip(key, reason)
-            continue
+            return
         plan_row(
             plan,
             row,
             key,
             now=now,
             base_url=services.settings.app_base_url,
-            expires_at=row["remind_at"] + MAX_LATENESS,
+            expires_at=shifted(row["remind_at"], MAX_LATENESS),
             after_sent=mark_sent(row["reminder_id"], services.clock),
             due_at=row["remind_at"],
         )
+
+    rows = await fetch_rows(services, fresh_rows(ids, services.engine.dialect.name))
+    plan_each(rows, plan_one, lambda row: row["reminder_id"])
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
 
 

@@ -22,7 +22,7 @@ def get_zone(name: str) -> ZoneInfo:
     """A cached ZoneInfo: re-reading zone files for every user is the cost to avoid."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
         raise UnknownZoneError(f"unknown time zone {name!r}") from exc
 
 
@@ -77,3 +77,46 @@ def local_day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime] | Non
         if end is not None:
             return start, end
     return start, start + timedelta(days=1)
+
+
+def in_zone(instant: datetime, zone: tzinfo) -> datetime:
+    """``instant`` on the wall clock of ``zone``; in UTC where the zone's view would leave
+    Python's calendar (years 1 to 9999).
+
+    Hosts store "min date" and "max date" sentinels (``0001-01-01``, ``9999-12-31 23:59``,
+    ``±infinity``, read as Python's ``datetime.min`` and ``max``): west or east of UTC their
+    local view is year 0 or 10000, and ``astimezone`` raises ``OverflowError``. Such a row is
+    still shown, and never costs a tick (contract section 8).
+    """
+    try:
+        return instant.astimezone(zone)
+    except OverflowError:
+        return instant.astimezone(UTC)
+
+
+def shifted(instant: datetime, delta: timedelta) -> datetime:
+    """``instant + delta``, held at the ends of Python's calendar instead of raising."""
+    try:
+        return instant + delta
+    except OverflowError:
+        edge = datetime.max if delta > timedelta(0) else datetime.min
+        return edge.replace(tzinfo=instant.tzinfo)
+
+
+class OutOfCalendarError(ValueError):
+    """An instant a person cannot be shown in their zone: a host's sentinel date."""
+
+
+def check_in_calendar(instant: datetime | None, zone: tzinfo, column: str) -> None:
+    """Raises for an instant at Python's calendar edge, or whose local view leaves it.
+
+    ``db.types`` reads anything beyond years 1 to 9999 (``±infinity``, BC, year 10000 and
+    later) as ``datetime.min`` or ``max``; those, and instants such as
+    ``9999-12-31 23:59+00`` seen from a zone east of UTC, are bad data for a notification:
+    its row is recorded ``failed`` (contract section 8) instead of sending a date nobody set.
+    """
+    if instant is None:
+        return
+    edge = instant.replace(tzinfo=None) in (datetime.min, datetime.max)
+    if edge or in_zone(instant, zone).tzinfo is not zone:
+        raise OutOfCalendarError(f"{column} is outside the calendar")
