@@ -38,7 +38,7 @@ class Services:
     # Process-wide: SEND_WINDOW sends in flight or accepted but not yet recorded ``sent``,
     # whatever the number of ticks and batches running; the kill -9 duplicate bound.
     send_gate: asyncio.Semaphore
-    # The local-time zones in use as last read (``services.known_zones``).
+    # The local-time zones in use as last read (``db.known_zones``).
     zones: KnownZones = field(default_factory=KnownZones)
 
 

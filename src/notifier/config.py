@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from notifier.content.mime import BadAddressError, check_address
 from notifier.timemath.cron import parse_cron
 
 JOB_NAMES: tuple[str, ...] = (
@@ -115,9 +116,11 @@ class Settings(BaseSettings):
     @field_validator("mail_from", mode="after")
     @classmethod
     def _single_line(cls, value: str) -> str:
-        if "\r" in value or "\n" in value or "@" not in value:
-            raise ValueError("must be one email address on one line")
-        return value
+        """The envelope sender goes on an SMTP command line too: the recipients' rule."""
+        try:
+            return check_address(value)
+        except BadAddressError:
+            raise ValueError("must be one plain email address (local@domain)") from None
 
     def job_enabled(self, job: str) -> bool:
         """Whether ``JOB_<NAME>_ENABLED`` switches this job on."""

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from notifier.app import Services
 from notifier.db.schema import tasks
@@ -102,18 +102,18 @@ async def test_a_task_due_at_the_calendars_start_is_a_failed_overdue_notice(
 
 
 @pytest.mark.parametrize(("due_date", "zone"), SENTINELS)
-async def test_a_reminder_of_a_task_due_at_the_calendars_edge_fails_alone(
+async def test_a_reminder_of_a_task_due_at_the_calendars_edge_is_still_sent(
     services: Services, seed: SeedData, mailbox: CaptureServer, due_date: str, zone: str
 ) -> None:
+    """The reminder's own instant is sound; the task's date only shows, in UTC where the
+    user's zone would leave the calendar."""
     bad = await due_everywhere(seed, NOW, "sentinel@example.com", zone)
     await set_raw(services, "tasks", bad.task_id, "due_date", due_date, "timestamptz")
     await due_everywhere(seed, NOW, CONTROL, "America/New_York")
     counts = await run_job(services, "task_reminders", NOW)
     assert kinds_to(mailbox.messages, CONTROL) == {"task_reminder": 1}
-    assert [m.rcpt_tos for m in mailbox.messages] == [[CONTROL]]
-    assert (counts["sent"], counts["failed"]) == (1, 1)
-    rows = {r["user_id"]: r for r in await ledger_rows(services.engine, "task_reminder")}
-    assert rows[bad.user_id]["last_error"] == "due_date is outside the calendar"
+    assert kinds_to(mailbox.messages, "sentinel@example.com") == {"task_reminder": 1}
+    assert (counts["sent"], counts["failed"]) == (2, 0)
     assert await run_statuses(services) == {"succeeded": 1}
 
 
@@ -171,3 +171,58 @@ async def test_an_accepted_send_is_recorded_sent_whatever_another_row_of_its_bat
     }
     assert by_minute[2]["last_error"] == "missing or malformed email address"
     assert by_minute[3]["last_error"] == "after sending: unexpected error: RuntimeError"
+
+
+@pytest.mark.parametrize("minutes", ["[" + "9" * 5000 + "]", "[" * 3000 + "]" * 3000])
+async def test_offsets_python_cannot_parse_cost_their_user_alone(
+    services: Services, seed: SeedData, mailbox: CaptureServer, minutes: str
+) -> None:
+    bad = await due_everywhere(seed, NOW, "unparsable@example.com")
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE notification_settings SET appointment_reminder_minutes = "
+                "CAST(CAST(:v AS text) AS json) WHERE user_id = :u"
+            ),
+            {"v": minutes, "u": bad.user_id},
+        )
+    await due_everywhere(seed, NOW, CONTROL)
+    counts = await run_job(services, "appointment_reminders", NOW)
+    assert kinds_to(mailbox.messages, CONTROL) == {"appointment_reminder": 1}
+    assert (counts["sent"], counts["failed"]) == (1, 1)
+    rows = {r["user_id"]: r for r in await ledger_rows(services.engine, "appointment_reminder")}
+    assert "not a list" in rows[bad.user_id]["last_error"]
+
+
+async def test_a_recurring_instance_the_host_refuses_fails_alone(
+    services: Services, seed: SeedData
+) -> None:
+    """A host trigger refuses one new instance; the other task still gets its instance,
+    and the refused one is recorded, processed, and not tried again every tick."""
+    done: dict[str, Any] = {"completed": True, "status": "completed", "is_recurring": True}
+    user = await seed.user(email=CONTROL)
+    refused = await seed.task(user, NOW, title="refused", recurrence_type="daily", **done)
+    control = await seed.task(user, NOW, title="kept", recurrence_type="daily", **done)
+    async with services.engine.begin() as conn:
+        for statement in REFUSING_TRIGGER:
+            await conn.execute(text(statement))
+    counts = await run_job(services, "recurring_tasks", NOW)
+    assert (counts["sent"], counts["failed"]) == (1, 1)
+    assert [c["title"] for c in await seed.children(control)] == ["kept"]
+    rows = await ledger_rows(services.engine, "recurring_task")
+    assert [(r["entity_id"], r["status"]) for r in rows] == [(refused, "failed")]
+    assert rows[0]["last_error"].startswith("the new instance was refused")
+    assert (await run_job(services, "recurring_tasks", NOW))["selected"] == 0
+
+
+REFUSING_TRIGGER = (
+    """CREATE FUNCTION refuse_instance() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.title = 'refused' AND NEW.parent_task_id IS NOT NULL THEN
+    RAISE EXCEPTION 'the host refuses this row';
+  END IF;
+  RETURN NEW;
+END $$""",
+    "CREATE TRIGGER refuse_instance BEFORE INSERT ON tasks "
+    "FOR EACH ROW EXECUTE FUNCTION refuse_instance()",
+)

@@ -278,18 +278,17 @@ async def test_a_crash_after_creating_the_instance_leaves_neither_instance_nor_m
 ) -> None:
     user = await tdata.user()
     source = await completed_series_task(tdata, user, NOW - timedelta(days=1))
-    original = svc.insert_instance
+    original = svc.record_failures
 
-    async def insert_then_die(conn: AsyncConnection, decision: svc.Decision) -> uuid.UUID:
-        await original(conn, decision)
-        raise RuntimeError("process killed")
+    async def die_after_the_inserts(conn: AsyncConnection, *args: Any) -> None:
+        raise RuntimeError("process killed")  # the batch's last step, before its commit
 
-    monkeypatch.setattr(svc, "insert_instance", insert_then_die)
+    monkeypatch.setattr(svc, "record_failures", die_after_the_inserts)
     with pytest.raises(RuntimeError):
         await run_tick(services, NOW)
     assert await tdata.children(source) == []
     assert (await tdata.get_task(source))["last_processed_at"] is None
-    monkeypatch.setattr(svc, "insert_instance", original)
+    monkeypatch.setattr(svc, "record_failures", original)
     assert (await run_tick(services, NOW)).sent == 1
     assert len(await tdata.children(source)) == 1
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Column,
     ForeignKey,
@@ -24,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 
-from notifier.db.types import UtcDateTime, WallTime
+from notifier.db.types import HostJson, UtcDateTime, WallTime
 
 metadata = MetaData(
     naming_convention={
@@ -75,7 +74,7 @@ notification_settings = Table(
     Column("notes_reminder_enabled", Boolean, nullable=False, server_default=text("false")),
     Column("notes_reminder_time", WallTime, nullable=False, server_default="18:00"),
     Column("appointment_reminders_enabled", Boolean, nullable=False, server_default=text("true")),
-    Column("appointment_reminder_minutes", JSON, nullable=True, server_default="[60]"),
+    Column("appointment_reminder_minutes", HostJson, nullable=True, server_default="[60]"),
     Column("task_reminders_enabled", Boolean, nullable=False, server_default=text("true")),
 )
 
@@ -124,7 +123,7 @@ tasks = Table(
     Column("title", Text),
     Column("description", Text, nullable=True),
     Column("priority", Text, nullable=True),
-    Column("tags", JSON, server_default="[]"),
+    Column("tags", HostJson, server_default="[]"),
     Column("due_date", UtcDateTime, nullable=True),
     Column("completed", Boolean, nullable=False, server_default=text("false")),
     Column("completed_at", UtcDateTime, nullable=True),

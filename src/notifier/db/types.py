@@ -9,10 +9,11 @@ every SELECT of the column does it; filters still compare the stored value, so i
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time
 from typing import Any
 
-from sqlalchemy import DateTime, Time
+from sqlalchemy import JSON, DateTime, Time
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -52,8 +53,16 @@ class held_wall_time(_Held):
     inherit_cache = True
 
 
+class json_text(_Held):
+    """A JSON value read as its text, parsed by ``HostJson`` where a failure costs one row."""
+
+    name = "json_text"
+    inherit_cache = True
+
+
 @compiles(held_instant)
 @compiles(held_wall_time)
+@compiles(json_text)
 def _plain(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
     """SQLite stores text that Python parses whatever it holds: nothing to hold back."""
     return compiler.process(element.clauses, **kw)
@@ -73,6 +82,11 @@ def _held_instant_pg(element: held_instant, compiler: SQLCompiler, **kw: Any) ->
 def _held_wall_time_pg(element: held_wall_time, compiler: SQLCompiler, **kw: Any) -> str:
     value = compiler.process(element.clauses, **kw)
     return f"LEAST({value}, '23:59:59.999999'::time)"
+
+
+@compiles(json_text, "postgresql")
+def _json_text_pg(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS text)"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -114,3 +128,39 @@ class WallTime(TypeDecorator[time]):
 
     def column_expression(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         return held_wall_time(column, type_=self)
+
+
+class UnreadableJson:
+    """A host JSON value Python cannot parse: 5,000-digit numbers, arrays nested 2,000 deep.
+
+    PostgreSQL stores them; ``json.loads`` raises (``ValueError``, ``RecursionError``). The
+    value stands in for it so the row's own rules refuse it (it is no list, no number).
+    """
+
+    def __repr__(self) -> str:
+        return "UnreadableJson()"
+
+
+UNREADABLE = UnreadableJson()
+
+
+class HostJson(TypeDecorator[Any]):
+    """A ``json`` column of a host table, parsed here instead of in the driver.
+
+    asyncpg parses ``json`` while fetching, so one unparsable value failed the whole batch's
+    query, before any per-row guard; read as text and parsed per value, it costs its row.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def column_expression(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return json_text(column, type_=self)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name != "postgresql" or not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return UNREADABLE

@@ -137,6 +137,9 @@ class SmtpPool:
         except asyncio.CancelledError:
             _hang_up(session)  # cut mid-transaction: the session is out of step with its server
             raise
+        except Exception as exc:  # not foreseen: the session's state is unknown, so drop it
+            _hang_up(session)
+            raise SendError(f"SMTP client error ({type(exc).__name__})", permanent=False) from None
         finally:
             self._idle.put_nowait(session)
 

@@ -13,7 +13,6 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
-from arq.cron import next_cron
 from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,20 +21,21 @@ from notifier.config import JOB_KINDS
 from notifier.db.schema import job_runs, reminders_sent
 from notifier.health.evaluate import JobFacts
 from notifier.rules.kind_horizons import kind_horizons
-from notifier.timemath.cron import parse_cron
+from notifier.timemath.cron import first_firing, parse_cron
 
 PROBE_TIMEOUT_SECONDS = 3.0
 QUEUE_KEY = "arq:queue"
 # arq's cron job ids hold this; ``notifier run`` ticks (maybe replays of the past) do not.
 CRON_RUN_MARK = "cron:"
+ONE_MINUTE = timedelta(minutes=1)
 
 
 def cron_interval(expression: str, now: datetime) -> timedelta:
-    """The gap between the next two firings of a cron expression."""
-    spec = parse_cron(expression).arq_options()
-    options = {k: v for k, v in spec.items() if v is not None}
-    first = next_cron(now, **options)  # type: ignore[arg-type]
-    return next_cron(first, **options) - first  # type: ignore[arg-type]
+    """The gap between the next two firings of a cron expression (the project's one cron
+    evaluator, ``timemath.cron``, which ``check`` and ``upcoming`` use too)."""
+    spec = parse_cron(expression)
+    first = first_firing(spec, now + ONE_MINUTE)
+    return first_firing(spec, first + ONE_MINUTE) - first
 
 
 async def redis_depth(redis: Redis) -> int | None:

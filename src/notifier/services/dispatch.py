@@ -332,11 +332,18 @@ class SentMarks:
         error = await self._commit([item])
         if error is None or database_unavailable(error):
             return error
-        log.error("after_sent_failed", kind=item.mark.key.kind, error=type(error).__name__)
+        key = item.mark.key
+        log.error(
+            "after_sent_failed",
+            kind=key.kind,
+            entity_id=str(key.entity_id),
+            user_id=str(key.user_id),
+            error=type(error).__name__,
+        )
         try:
             async with self._services.engine.begin() as conn:
                 await ledger.mark_sent_many(conn, [item.mark], self._services.clock())
-                await ledger.note_error(conn, item.mark.key, f"after sending: {row_error(error)}")
+                await ledger.note_error(conn, key, f"after sending: {row_error(error)}")
         except Exception as exc:
             return exc
         return None

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ from notifier.delivery.ledger import Outcome, SlotKey
 from notifier.rules.recurrence import BadRecurrenceError, Recurrence, next_due, series_root
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
+from notifier.services.dispatch import database_unavailable
 from notifier.services.row_errors import row_error
 from notifier.services.task_common import fetch_ids
 from notifier.timemath.zones import (
@@ -230,6 +231,26 @@ async def insert_instance(conn: AsyncConnection, decision: Decision) -> uuid.UUI
     return new_id
 
 
+async def _create(conn: AsyncConnection, decision: Decision) -> Decision:
+    """Inserts the instance in a savepoint: a row the host's own constraints refuse (a check,
+    a trigger) becomes that task's ``failed`` instead of undoing the whole batch.
+
+    SQLite (embedded mode) runs without the savepoint: there a refusal fails the batch.
+    """
+    if conn.dialect.name != "postgresql":
+        await insert_instance(conn, decision)
+        return decision
+    try:
+        async with conn.begin_nested():
+            await insert_instance(conn, decision)
+    except Exception as exc:
+        if database_unavailable(exc):
+            raise
+        reason = f"the new instance was refused: {row_error(exc)}"
+        return replace(decision, status="failed", reason=reason, code="instance_refused")
+    return decision
+
+
 async def record_failures(
     conn: AsyncConnection, decisions: Sequence[Decision], now: datetime
 ) -> None:
@@ -257,9 +278,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -
         decisions = [decide_guarded(row, known) for row in rows]
         owned = await mark_processed(conn, [r["id"] for r in rows], services.clock())
         mine = [d for d in decisions if d.source["id"] in owned]
-        for decision in mine:
-            if decision.status == "create":
-                await insert_instance(conn, decision)
+        mine = [await _create(conn, d) if d.status == "create" else d for d in mine]
         await record_failures(conn, [d for d in mine if d.status == "failed"], services.clock())
     counts.already_done = len(ids) - len(mine)
     for decision in mine:

@@ -111,6 +111,7 @@ def plan_row(
     expires_at: datetime,
     after_sent: AfterSent | None = None,
     due_at: datetime | None = None,
+    slot_column: str = "due_date",
 ) -> None:
     """One fresh row becomes a delivery, or a recorded outcome; bad data costs this row only."""
     reason = ineligible(row)
@@ -119,7 +120,7 @@ def plan_row(
         return
     with plan.row(key):
         zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
-        check_in_calendar(row["due_date"], zone, "due_date")
+        check_in_calendar(key.slot, zone, slot_column)
         to_addr = check_address(row["email"])
         context = task_context(task_facts(row), zone, now, base_url)
         plan.deliveries.append(Delivery(key, to_addr, context, expires_at, after_sent, due_at))

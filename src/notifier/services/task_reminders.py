@@ -134,6 +134,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
             expires_at=shifted(row["remind_at"], MAX_LATENESS),
             after_sent=mark_sent(row["reminder_id"], services.clock),
             due_at=row["remind_at"],
+            slot_column="remind_at",
         )
 
     rows = await fetch_rows(services, fresh_rows(ids, services.engine.dialect.name))

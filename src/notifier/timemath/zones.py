@@ -8,9 +8,12 @@ a time that happens twice is taken at its first occurrence.
 
 from __future__ import annotations
 
+import errno
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_NOT_A_ZONE_FILE = (errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR, errno.ENOENT)
 
 
 class UnknownZoneError(ValueError):
@@ -22,7 +25,11 @@ def get_zone(name: str) -> ZoneInfo:
     """A cached ZoneInfo: re-reading zone files for every user is the cost to avoid."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UnknownZoneError(f"unknown time zone {name!r}") from exc
+    except OSError as exc:  # a name the file system cannot even look up
+        if exc.errno not in _NOT_A_ZONE_FILE:
+            raise
         raise UnknownZoneError(f"unknown time zone {name!r}") from exc
 
 
