@@ -10,41 +10,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notifier.content.mime import BadAddressError, check_address
+from notifier.rules.kinds import DEFAULT_SCHEDULES, JOB_NAMES
 from notifier.timemath.cron import parse_cron
-
-JOB_NAMES: tuple[str, ...] = (
-    "appointment_reminders",
-    "daily_digest",
-    "notes_reminders",
-    "task_due_reminders",
-    "task_reminders",
-    "overdue_scanner",
-    "recurring_tasks",
-    "cleanup",
-)
-
-DEFAULT_SCHEDULES: dict[str, str] = {
-    "appointment_reminders": "* * * * *",
-    "daily_digest": "* * * * *",
-    "notes_reminders": "* * * * *",
-    "task_reminders": "* * * * *",
-    "task_due_reminders": "*/5 * * * *",
-    "recurring_tasks": "*/5 * * * *",
-    "overdue_scanner": "*/15 * * * *",
-    "cleanup": "17 3 * * *",
-}
-
-# The notification kind each job sends (contract section 3); None for jobs that send none.
-JOB_KINDS: dict[str, str | None] = {
-    "appointment_reminders": "appointment_reminder",
-    "daily_digest": "daily_digest",
-    "notes_reminders": "notes_reminder",
-    "task_due_reminders": "task_due",
-    "task_reminders": "task_reminder",
-    "overdue_scanner": "task_overdue",
-    "recurring_tasks": None,
-    "cleanup": None,
-}
 
 
 class Settings(BaseSettings):

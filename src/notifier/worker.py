@@ -21,7 +21,7 @@ from arq.worker import Function, func
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from notifier.config import JOB_NAMES, Settings
+from notifier.config import Settings
 from notifier.jobs.arq_jobs import job_function
 from notifier.jobs.fanout import (
     BATCH_FUNCTION,
@@ -32,6 +32,7 @@ from notifier.jobs.fanout import (
 )
 from notifier.jobs.registry import tick_functions
 from notifier.logs import configure_logging
+from notifier.rules.kinds import JOB_NAMES
 from notifier.runtime import close_runtime, open_runtime
 from notifier.timemath.cron import parse_cron
 

@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.config import JOB_KINDS
 from notifier.db.engine import make_engine
 from notifier.db.schema import reminders_sent, users, workspaces
 from notifier.dev.seed import DEMO_WORKSPACE_ID
 from notifier.jobs.registry import tick_functions
+from notifier.rules.kinds import JOB_KINDS
 from tests.support.data import Data
 from tests.support.dev import DevProcess, expected_mail, listening, poll
 

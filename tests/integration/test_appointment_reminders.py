@@ -339,7 +339,7 @@ async def test_a_slot_claimed_under_a_live_lease_is_left_to_its_claimant(
     appt = await data.appointment(user, START)
     due = START - timedelta(minutes=60)
     # Leases are wall-clock time (the other worker's), whatever instant the tick is run for.
-    key = SlotKey(svc.KIND, appt, user, due)
+    key = SlotKey(svc.KIND.name, appt, user, due)
     await insert_claim(services.engine, key, services.clock() + lease_left)
     counts = await run_tick(services, due + timedelta(minutes=5))
     assert (counts.sent, len(mailbox.messages)) == (sent, sent)

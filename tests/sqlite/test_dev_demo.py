@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.app import Services
-from notifier.config import JOB_KINDS
 from notifier.db.engine import make_engine
 from notifier.db.schema import reminders_sent, users, workspaces
 from notifier.dev.demo_db import foreign_rows, replace_demo
 from notifier.dev.seed import DEMO_WORKSPACE_ID, build_demo
 from notifier.jobs.registry import tick_functions
 from notifier.jobs.runs import run_recorded
+from notifier.rules.kinds import JOB_KINDS
 from tests.support.data import Data
 from tests.support.smtp import CaptureServer
 

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from notifier.config import JOB_NAMES, Settings
+from notifier.config import Settings
+from notifier.rules.kinds import JOB_NAMES
 from tests.support.processes import service_env, start_notifier
 from tests.support.servers import free_port
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.config import JOB_KINDS, JOB_NAMES
 from notifier.dev.seed import (
     BOLD_CLIENT,
     DEMO_WORKSPACE_ID,
@@ -15,6 +14,7 @@ from notifier.dev.seed import (
     build_demo,
 )
 from notifier.jobs.registry import tick_functions
+from notifier.rules.kinds import JOB_KINDS, JOB_NAMES
 from notifier.timemath.zones import get_zone
 
 starts = st.datetimes(

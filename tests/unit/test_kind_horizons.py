@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from notifier.config import JOB_KINDS
 from notifier.rules import kind_horizons as kh
+from notifier.rules import kinds
+from notifier.rules.kinds import JOB_KINDS
 from notifier.services import task_reminders
 
 CATCH_UP = timedelta(minutes=60)
 
 
-def test_the_task_reminder_constants_mirror_the_service() -> None:
-    assert kh.TASK_REMINDER_SEND_LIMIT == task_reminders.MAX_LATENESS
-    assert (
-        kh.TASK_REMINDER_SCAN_REACH
-        == task_reminders.MAX_LATENESS + task_reminders.LATE_RECORD_HORIZON
-    )
+def test_the_task_reminder_scan_reaches_as_far_as_cleanup_keeps_its_rows() -> None:
+    """The service's candidate scan and cleanup's reselect horizon read one declaration."""
+    horizon = kh.kind_horizons(CATCH_UP)["task_reminder"]
+    assert horizon.reselect == kinds.TASK_REMINDER_LATENESS + kinds.TASK_REMINDER_LATE_RECORD
+    assert horizon.last_chance == task_reminders.KIND.window.at(CATCH_UP)  # type: ignore[union-attr]
 
 
 def test_every_sending_kind_has_a_horizon() -> None:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.config import DEFAULT_SCHEDULES
+from notifier.rules.kinds import DEFAULT_SCHEDULES
 from notifier.rules.upcoming import (
     Facts,
     Recipient,

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.app import close_services, open_services
-from notifier.config import JOB_NAMES, Settings
+from notifier.config import Settings
 from notifier.jobs.registry import tick_functions
 from notifier.jobs.runs import run_recorded
+from notifier.rules.kinds import JOB_NAMES
 from notifier.worker import utc_now
 
 

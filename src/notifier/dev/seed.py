@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from notifier.config import JOB_KINDS
+from notifier.rules.kinds import JOB_KINDS
 from notifier.timemath.zones import get_zone, local_to_utc
 
 DEMO_WORKSPACE_ID = uuid.UUID("de000000-0000-4000-8000-000000000001")

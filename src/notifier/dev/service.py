@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.app import Services
-from notifier.config import JOB_KINDS, Settings
+from notifier.config import Settings
 from notifier.db.engine import make_engine
 from notifier.db.migrate import upgrade_to_head
 from notifier.dev.banner import BannerFacts, banner
@@ -30,6 +30,7 @@ from notifier.dev.seed import Demo, ExpectedMail, build_demo
 from notifier.dev.smtp_catcher import CaughtMessage, Mailbox, OnMessage, bound_port, start_catcher
 from notifier.dev.standins import DATABASE_FILE, Standins, choose_standins, dev_settings
 from notifier.process import run_until_stopped
+from notifier.rules.kinds import JOB_KINDS
 from notifier.worker import enabled_jobs, utc_now
 
 LOOPBACK = "127.0.0.1"

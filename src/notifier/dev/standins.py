@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from notifier.config import JOB_NAMES, Settings
+from notifier.config import Settings
+from notifier.rules.kinds import JOB_NAMES
 
 # In dev mode every job ticks every minute (cleanup stays daily), so each kind shows up
 # within two minutes; a JOB_<NAME>_SCHEDULE that is set explicitly still wins.

@@ -17,10 +17,10 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.config import JOB_KINDS
 from notifier.db.schema import job_runs, reminders_sent
 from notifier.health.evaluate import JobFacts
 from notifier.rules.kind_horizons import kind_horizons
+from notifier.rules.kinds import JOB_KINDS
 from notifier.timemath.cron import first_firing, parse_cron
 
 PROBE_TIMEOUT_SECONDS = 3.0

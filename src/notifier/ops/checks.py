@@ -23,17 +23,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
 from notifier.app import smtp_options
-from notifier.config import JOB_NAMES, Settings
+from notifier.config import Settings
 from notifier.db.engine import make_engine
 from notifier.db.migrate import alembic_config
 from notifier.delivery.smtp import SmtpPool
+from notifier.rules.kinds import JOB_NAMES, KINDS
 from notifier.timemath.cron import longest_gap, parse_cron
 
 CHECK_TIMEOUT_SECONDS = 10.0
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 # Jobs whose notifications are lost when ticks are further apart than their window.
-WINDOWED_JOBS = ("appointment_reminders", "daily_digest", "notes_reminders")
-TASK_REMINDER_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -94,8 +93,8 @@ def config_problems(settings: Settings, now: datetime) -> tuple[list[str], list[
 
 def schedule_problems(settings: Settings, now: datetime) -> Iterable[str]:
     """Enabled windowed jobs whose ticks are further apart than the window they own."""
-    windows = dict.fromkeys(WINDOWED_JOBS, timedelta(minutes=settings.catch_up_minutes))
-    windows["task_reminders"] = TASK_REMINDER_WINDOW
+    catch_up = timedelta(minutes=settings.catch_up_minutes)
+    windows = {kind.job: kind.window.at(catch_up) for kind in KINDS if kind.window is not None}
     for job, window in windows.items():
         if not settings.job_enabled(job):
             continue

@@ -20,7 +20,7 @@ from jinja2 import Environment
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.config import JOB_KINDS, Settings
+from notifier.config import Settings
 from notifier.content.appointment_reminder import reminder_context
 from notifier.content.mime import BadAddressError, check_address
 from notifier.content.render import RenderedContent, render
@@ -28,8 +28,8 @@ from notifier.content.task_notification import task_context
 from notifier.db.schema import appointments, task_reminders, tasks
 from notifier.delivery.ledger import SlotKey
 from notifier.ops.users import User, load_user
+from notifier.rules.kinds import BY_NAME, JOB_KINDS, TASK_DUE_LEAD, TASK_REMINDER_LATENESS
 from notifier.rules.local_time_slots import DueSlot, is_weekend, slot_instant
-from notifier.rules.upcoming import Recipient
 from notifier.services import appointment_reminders, daily_digest, notes_reminders
 from notifier.services import task_reminders as task_reminder_service
 from notifier.services.local_time import DueUser, Prepare, TickContext
@@ -46,7 +46,6 @@ from notifier.timemath.windows import Window
 from notifier.timemath.zones import get_zone, local_date, local_to_utc
 
 KINDS: tuple[str, ...] = tuple(kind for kind in JOB_KINDS.values() if kind is not None)
-TASK_DUE_HORIZON = timedelta(hours=24)
 
 
 class NothingToPreviewError(LookupError):
@@ -95,16 +94,6 @@ async def build_preview(
     return Preview(request.kind, draft.entity_id, user.email, content, notes)
 
 
-_SWITCHES: dict[str, Callable[[Recipient], bool]] = {
-    "appointment_reminder": lambda r: r.appointment_reminders_enabled,
-    "daily_digest": lambda r: r.digest_enabled,
-    "notes_reminder": lambda r: r.notes_reminder_enabled,
-    "task_due": lambda r: r.task_reminders_enabled,
-    "task_reminder": lambda r: r.task_reminders_enabled,
-    "task_overdue": lambda r: r.task_reminders_enabled,
-}
-
-
 def user_notes(user: User, kind: str) -> list[str]:
     """Why this user would get no email of ``kind`` at all, if so."""
     r = user.recipient
@@ -113,7 +102,7 @@ def user_notes(user: User, kind: str) -> list[str]:
         notes.append("the user is inactive: nothing is sent")
     if not r.email_enabled:
         notes.append("the user switched email notifications off: nothing is sent")
-    if not _SWITCHES[kind](r):
+    if not getattr(r, BY_NAME[kind].switch):
         notes.append(f"{kind} is switched off in the user's settings: nothing is sent")
     try:
         check_address(user.email)
@@ -268,7 +257,7 @@ async def _task_due(
         missing="the user has no open task due after that instant (give --entity)",
     )
     due = row["due_date"]
-    if due is None or not request.at < due <= request.at + TASK_DUE_HORIZON:
+    if due is None or not request.at < due <= request.at + TASK_DUE_LEAD:
         draft.notes.append(
             "the task is not due within 24 hours of that instant: no task_due email then"
         )
@@ -303,7 +292,7 @@ async def _task_reminder(
         conn,
         select(r.id)
         .where(r.user_id == user.recipient.user_id, r.sent == False, r.channel == "email")  # noqa: E712
-        .where(r.remind_at > request.at - task_reminder_service.MAX_LATENESS)
+        .where(r.remind_at > request.at - TASK_REMINDER_LATENESS)
         .order_by(r.remind_at),
         "the user has no unsent task reminder from 24 hours before that instant on (give --entity)",
     )

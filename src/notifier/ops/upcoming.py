@@ -17,14 +17,13 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.config import JOB_NAMES, Settings
+from notifier.config import Settings
 from notifier.db.schema import appointments, reminders_sent, sessions, task_reminders, tasks
 from notifier.delivery.ledger import FINAL_STATUSES
 from notifier.ops.users import User, load_user
 from notifier.rules.appointment_reminders import MAX_OFFSET
+from notifier.rules.kinds import BY_NAME, JOB_NAMES, TASK_DUE_LEAD, TASK_REMINDER_LATENESS
 from notifier.rules.upcoming import (
-    TASK_DUE_HORIZON,
-    TASK_REMINDER_LIMIT,
     Facts,
     Item,
     OffsetChange,
@@ -38,15 +37,6 @@ from notifier.rules.upcoming import (
 )
 from notifier.services.task_common import open_task
 from notifier.timemath.cron import parse_cron
-
-ENTITY_LABELS = {
-    "appointment_reminder": "appointment",
-    "daily_digest": "user",
-    "notes_reminder": "user",
-    "task_due": "task",
-    "task_reminder": "task reminder",
-    "task_overdue": "task",
-}
 
 
 @dataclass(frozen=True)
@@ -116,7 +106,7 @@ async def _tasks(conn: AsyncConnection, user_id: uuid.UUID, span: Span) -> list[
         t.user_id == user_id,
         open_task(),
         t.due_date.is_not(None),
-        t.due_date <= span.end + TASK_DUE_HORIZON,
+        t.due_date <= span.end + TASK_DUE_LEAD,
     )
     return [TaskFact(row.id, row.due_date, row.status) for row in await conn.execute(stmt)]
 
@@ -130,7 +120,7 @@ async def _reminders(conn: AsyncConnection, user_id: uuid.UUID, span: Span) -> l
             r.user_id == user_id,
             r.sent == False,  # noqa: E712  (the partial index's predicate)
             r.channel == "email",
-            r.remind_at > span.now - TASK_REMINDER_LIMIT,
+            r.remind_at > span.now - TASK_REMINDER_LATENESS,
             r.remind_at <= span.end,
             open_task(),
         )
@@ -181,7 +171,8 @@ def change_line(change: OffsetChange, zone: tzinfo) -> str:
 
 
 def item_cells(item: Item, zone: tzinfo) -> list[str]:
-    about = f"{ENTITY_LABELS.get(item.kind, 'entity')} {item.entity_id}"
+    entity = kind.entity if (kind := BY_NAME.get(item.kind)) else "entity"
+    about = f"{entity} {item.entity_id}"
     return [local_label(item.send_at, zone), _utc(item.send_at), item.kind, about, item.note]
 
 

@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 
 from notifier.rules.appointment_reminders import BadOffsetsError, due_offsets, parse_offsets
+from notifier.rules.kinds import BY_NAME, TASK_DUE_LEAD, TASK_REMINDER_LATENESS
 from notifier.rules.local_time_slots import due_slots, slot_instant
 from notifier.timemath.cron import CronSpec, first_firing
 from notifier.timemath.windows import Window
 
-TASK_DUE_HORIZON = timedelta(hours=24)
-TASK_REMINDER_LIMIT = timedelta(hours=24)
 ONE_MICROSECOND = timedelta(microseconds=1)
 SlotId = tuple[str, uuid.UUID, datetime]
 
@@ -120,16 +119,6 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-JOB_OF_KIND = {
-    "appointment_reminder": "appointment_reminders",
-    "daily_digest": "daily_digest",
-    "notes_reminder": "notes_reminders",
-    "task_due": "task_due_reminders",
-    "task_reminder": "task_reminders",
-    "task_overdue": "overdue_scanner",
-}
-
-
 def plan(facts: Facts, span: Span) -> Plan:
     """Every email the user is due to get in the span, and notes on kinds that send none."""
     result = Plan()
@@ -167,27 +156,18 @@ def _candidates(
     facts: Facts, span: Span, notes: list[str]
 ) -> Iterator[tuple[str, list[Candidate]]]:
     """Each kind the user has switched on, with its candidate emails."""
-    r = facts.recipient
-    switched = {
-        "appointment_reminder": r.appointment_reminders_enabled,
-        "daily_digest": r.digest_enabled,
-        "notes_reminder": r.notes_reminder_enabled,
-        "task_due": r.task_reminders_enabled,
-        "task_reminder": r.task_reminders_enabled,
-        "task_overdue": r.task_reminders_enabled,
-    }
-    for kind, on in switched.items():
-        if not on:
+    for kind, planner in _PLANNERS.items():
+        if not getattr(facts.recipient, BY_NAME[kind].switch):
             notes.append(f"{kind}: switched off in this user's settings")
-        elif JOB_OF_KIND[kind] not in span.schedules:
-            notes.append(f"{kind}: the {JOB_OF_KIND[kind]} job is disabled on this worker")
+        elif BY_NAME[kind].job not in span.schedules:
+            notes.append(f"{kind}: the {BY_NAME[kind].job} job is disabled on this worker")
         else:
-            yield kind, list(_PLANNERS[kind](facts, span, notes))
+            yield kind, list(planner(facts, span, notes))
 
 
 def _keep(result: Plan, kind: str, candidates: list[Candidate], facts: Facts, span: Span) -> None:
     """Candidates not yet recorded whose job's tick comes within the span and in time."""
-    spec = span.schedules[JOB_OF_KIND[kind]]
+    spec = span.schedules[BY_NAME[kind].job]
     for c in candidates:
         if (kind, c.entity, c.slot) in facts.recorded:
             continue
@@ -241,13 +221,13 @@ def _tasks_due(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate
             continue
         note = f"the task is due {local_label(task.due_date, facts.recipient.zone)}"
         latest = task.due_date - ONE_MICROSECOND  # only while the due date is ahead
-        yield Candidate(task.due_date - TASK_DUE_HORIZON, task.task_id, task.due_date, note, latest)
+        yield Candidate(task.due_date - TASK_DUE_LEAD, task.task_id, task.due_date, note, latest)
 
 
 def _task_reminders(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
     for reminder in facts.reminders:
         at = reminder.remind_at
-        yield Candidate(at, reminder.reminder_id, at, "task reminder", at + TASK_REMINDER_LIMIT)
+        yield Candidate(at, reminder.reminder_id, at, "task reminder", at + TASK_REMINDER_LATENESS)
 
 
 def _overdue(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:

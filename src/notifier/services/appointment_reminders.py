@@ -30,6 +30,7 @@ from notifier.rules.appointment_reminders import (
     event_windows,
     parse_offsets,
 )
+from notifier.rules.kinds import BY_NAME
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery, dispatch
@@ -37,7 +38,7 @@ from notifier.services.plan import Plan, plan_each
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import effective_zone_name, get_zone
 
-KIND = "appointment_reminder"
+KIND = BY_NAME["appointment_reminder"]
 log = structlog.get_logger("notifier.appointment_reminders")
 
 
@@ -164,7 +165,7 @@ def plan_row(
 
 
 def _key(row: Any, slot: datetime) -> SlotKey:
-    return SlotKey(KIND, row["id"], row["user_id"], slot)
+    return SlotKey(KIND.name, row["id"], row["user_id"], slot)
 
 
 def _delivery(

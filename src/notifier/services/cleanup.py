@@ -42,16 +42,17 @@ from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
-from notifier.config import JOB_NAMES, Settings
+from notifier.config import Settings
 from notifier.db.schema import job_runs, reminders_sent, tasks
 from notifier.rules.kind_horizons import FIRST_CLAIM, KindHorizon, fallback_horizon, kind_horizons
+from notifier.rules.kinds import BY_NAME, JOB_NAMES
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import WINDOW_PASSED
 from notifier.services.task_common import open_task
 
 log = structlog.get_logger("notifier.cleanup")
 EXPIRED_REASON = f"still pending after its last chance; {WINDOW_PASSED}"
-OVERDUE_KIND = "task_overdue"
+OVERDUE_KIND = BY_NAME["task_overdue"].name
 Step = Callable[[AsyncConnection], Awaitable[int]]
 
 

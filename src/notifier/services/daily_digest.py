@@ -25,11 +25,12 @@ from notifier.db.schema import (
     local_time_schedules,
     notification_settings,
 )
+from notifier.rules.kinds import BY_NAME
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext
 from notifier.services.plan import Plan
 from notifier.timemath.zones import local_day_bounds
 
-KIND = "daily_digest"
+KIND = BY_NAME["daily_digest"]
 
 Bounds = tuple[datetime, datetime]
 
@@ -105,7 +106,7 @@ def _appointment(row: Any) -> DigestAppointment:
 
 
 DIGEST = LocalTimeKind(
-    kind=KIND,
+    kind=KIND.name,
     due_columns=DIGEST_DUE_COLUMNS,
     schedule_time=local_time_schedules.c.digest_time,
     schedule_skip_weekends=local_time_schedules.c.digest_skip_weekends,

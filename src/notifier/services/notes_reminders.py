@@ -21,10 +21,11 @@ from notifier.db.schema import (
     notification_settings,
     sessions,
 )
+from notifier.rules.kinds import BY_NAME
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext
 from notifier.services.plan import Plan
 
-KIND = "notes_reminder"
+KIND = BY_NAME["notes_reminder"]
 
 
 async def prepare(
@@ -63,7 +64,7 @@ async def draft_counts(conn: AsyncConnection, user_ids: set[uuid.UUID]) -> dict[
 
 
 NOTES = LocalTimeKind(
-    kind=KIND,
+    kind=KIND.name,
     due_columns=NOTES_DUE_COLUMNS,
     schedule_time=local_time_schedules.c.notes_reminder_time,
     schedule_skip_weekends=None,

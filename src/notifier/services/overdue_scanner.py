@@ -35,6 +35,7 @@ from notifier.db.schema import tasks
 from notifier.db.types import UtcDateTime, held_instant
 from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import slot_finished
+from notifier.rules.kinds import BY_NAME
 from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
@@ -49,7 +50,7 @@ from notifier.services.task_common import (
     task_columns,
 )
 
-KIND = "task_overdue"
+KIND = BY_NAME["task_overdue"]
 OVERDUE = "overdue"
 
 
@@ -87,7 +88,7 @@ async def mark_overdue(services: Services, ids: Sequence[uuid.UUID], now: dateti
             *_newly_overdue(now),
             # The due date as the fresh rows read it (``db.types``): a sentinel date's slot
             # was recorded as the calendar's edge.
-            slot_finished(KIND, t.id, t.user_id, held_instant(t.due_date, UtcDateTime())),
+            slot_finished(KIND.name, t.id, t.user_id, held_instant(t.due_date, UtcDateTime())),
         )
         .values(status=OVERDUE)
     )
@@ -102,7 +103,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     plan = Plan()
 
     def plan_one(row: Any) -> None:
-        key = SlotKey(KIND, row["task_id"], row["user_id"], row["due_date"])
+        key = SlotKey(KIND.name, row["task_id"], row["user_id"], row["due_date"])
         base_url = services.settings.app_base_url
         plan_row(plan, row, key, now=now, base_url=base_url, expires_at=now + catch_up)
 

@@ -50,6 +50,7 @@ from notifier.app import Services
 from notifier.db.schema import tasks, users, workspaces
 from notifier.delivery import ledger
 from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.rules.kinds import RECURRING_TASK
 from notifier.rules.recurrence import BadRecurrenceError, Recurrence, next_due, series_root
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
@@ -64,7 +65,7 @@ from notifier.timemath.zones import (
     get_zone,
 )
 
-KIND = "recurring_task"
+KIND = RECURRING_TASK.name
 MAX_PARENT_HOPS = 10
 NO_USER = uuid.UUID(int=0)
 COPIED = (

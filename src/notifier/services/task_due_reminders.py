@@ -25,6 +25,7 @@ from notifier.db.id_lists import among
 from notifier.db.schema import tasks
 from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import slot_unfinished
+from notifier.rules.kinds import BY_NAME, TASK_DUE_LEAD
 from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
@@ -39,13 +40,12 @@ from notifier.services.task_common import (
     task_columns,
 )
 
-KIND = "task_due"
-HORIZON = timedelta(hours=24)
+KIND = BY_NAME["task_due"]
 
 
 def _due_soon(now: datetime) -> list[Any]:
     t = tasks.c
-    return [open_task(), t.due_date > now, t.due_date <= now + HORIZON]
+    return [open_task(), t.due_date > now, t.due_date <= now + TASK_DUE_LEAD]
 
 
 def candidates(now: datetime) -> Select[Any]:
@@ -53,7 +53,7 @@ def candidates(now: datetime) -> Select[Any]:
     t = tasks.c
     return (
         select(t.id)
-        .where(*_due_soon(now), slot_unfinished(KIND, t.id, t.user_id, t.due_date))
+        .where(*_due_soon(now), slot_unfinished(KIND.name, t.id, t.user_id, t.due_date))
         .order_by(t.due_date)
     )
 
@@ -77,7 +77,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     plan = Plan()
 
     def plan_one(row: Any) -> None:
-        key = SlotKey(KIND, row["task_id"], row["user_id"], row["due_date"])
+        key = SlotKey(KIND.name, row["task_id"], row["user_id"], row["due_date"])
         expires_at = min(row["due_date"], now + catch_up)
         base_url = services.settings.app_base_url
         plan_row(plan, row, key, now=now, base_url=base_url, expires_at=expires_at)

@@ -12,7 +12,7 @@ Rules (contract sections 3 and 4):
 
 Cost: candidates come from the partial index ``ix_task_reminders_unsent_remind_at`` (unsent rows
 by ``remind_at``). Rows left unsent on purpose (skipped) stay in that index for ever, so the
-scan is bounded below: it reaches back 24 hours for sending plus ``LATE_RECORD_HORIZON`` (7
+scan is bounded below: it reaches back 24 hours for sending plus ``TASK_REMINDER_LATE_RECORD`` (7
 days) for recording late rows as skipped, and drops slots already finished. A row that became
 more than 8 days late without any tick seeing it (the job off for over a week, or a host
 inserting a reminder dated long ago) is never emailed, as the contract wants, but also gets no
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select, update
@@ -34,6 +34,11 @@ from notifier.db.id_lists import among
 from notifier.db.schema import task_reminders, tasks
 from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import slot_unfinished
+from notifier.rules.kinds import (
+    BY_NAME,
+    TASK_REMINDER_LATE_RECORD,
+    TASK_REMINDER_LATENESS,
+)
 from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import WINDOW_PASSED, dispatch
@@ -49,9 +54,7 @@ from notifier.services.task_common import (
 )
 from notifier.timemath.zones import shifted
 
-KIND = "task_reminder"
-MAX_LATENESS = timedelta(hours=24)
-LATE_RECORD_HORIZON = timedelta(days=7)
+KIND = BY_NAME["task_reminder"]
 
 
 def candidates(now: datetime) -> Select[Any]:
@@ -62,9 +65,9 @@ def candidates(now: datetime) -> Select[Any]:
         .where(
             r.sent == False,  # noqa: E712  (the partial index's predicate, spelled alike)
             r.remind_at <= now,
-            r.remind_at > now - MAX_LATENESS - LATE_RECORD_HORIZON,
+            r.remind_at > now - TASK_REMINDER_LATENESS - TASK_REMINDER_LATE_RECORD,
             r.channel == "email",
-            slot_unfinished(KIND, r.id, r.user_id, r.remind_at),
+            slot_unfinished(KIND.name, r.id, r.user_id, r.remind_at),
         )
         .order_by(r.remind_at)
     )
@@ -92,7 +95,7 @@ def not_sendable(row: Any, now: datetime) -> str | None:
     """Why this reminder row is recorded skipped instead of sent, or None."""
     if row["task_id"] is None or row["completed"] or row["deleted_at"] is not None:
         return "task is completed or deleted"
-    if now - row["remind_at"] > MAX_LATENESS:
+    if now - row["remind_at"] > TASK_REMINDER_LATENESS:
         return f"more than 24 hours late; {WINDOW_PASSED}"
     return None
 
@@ -120,7 +123,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     plan = Plan()
 
     def plan_one(row: Any) -> None:
-        key = SlotKey(KIND, row["reminder_id"], row["user_id"], row["remind_at"])
+        key = SlotKey(KIND.name, row["reminder_id"], row["user_id"], row["remind_at"])
         reason = not_sendable(row, tick.instant)
         if reason:
             plan.skip(key, reason)
@@ -131,7 +134,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
             key,
             now=now,
             base_url=services.settings.app_base_url,
-            expires_at=shifted(row["remind_at"], MAX_LATENESS),
+            expires_at=shifted(row["remind_at"], TASK_REMINDER_LATENESS),
             after_sent=mark_sent(row["reminder_id"], services.clock),
             due_at=row["remind_at"],
             slot_column="remind_at",
