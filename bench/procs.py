@@ -18,7 +18,8 @@ from pathlib import Path
 from tests.support.processes import service_env, start_notifier
 from tests.support.servers import free_port, wait_for_port
 
-from notifier.config import JOB_NAMES, Settings
+from notifier.config import Settings
+from notifier.rules.kinds import JOB_NAMES
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -183,24 +183,31 @@ async def test_a_rescheduled_appointment_is_reminded_for_its_new_time(
 
 
 @pytest.mark.parametrize(
-    ("is_active", "prefs"),
+    ("is_active", "prefs", "reason"),
     [
-        (False, None),
-        (True, {"email_enabled": False}),
-        (True, {"appointment_reminders_enabled": False}),
+        (False, None, "user is inactive"),
+        (True, {"email_enabled": False}, "notifications are off (email_enabled)"),
+        (True, {"appointment_reminders_enabled": False}, "appointment reminders are off"),
     ],
 )
-async def test_disabled_users_and_settings_get_nothing(
+async def test_disabled_users_and_settings_get_nothing_and_are_recorded_skipped(
     services: Services,
     data: Data,
     mailbox: CaptureServer,
     is_active: bool,
     prefs: dict[str, bool] | None,
+    reason: str,
 ) -> None:
+    """The one behaviour of the recipient policy, as for every kind: skipped, with why."""
     user = await data.user(is_active=is_active, settings=prefs)
     await data.appointment(user, START)
+    control = await data.user(email="control@example.com")
+    await data.appointment(control, START)
     counts = await run_tick(services, START - timedelta(minutes=60))
-    assert counts.sent == 0 and mailbox.messages == []
+    assert (counts.sent, counts.skipped) == (1, 1)
+    assert [m.rcpt_tos for m in mailbox.messages] == [["control@example.com"]]
+    row = next(r for r in await ledger_rows(services.engine) if r["user_id"] == user)
+    assert (row["status"], row["last_error"]) == ("skipped", reason)
 
 
 async def test_a_setting_disabled_after_a_first_reminder_stops_the_next(

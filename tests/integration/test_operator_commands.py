@@ -179,7 +179,7 @@ async def test_preview_says_why_nothing_would_be_sent(
     await local.session(user)
     result = await notifier(args, service_env(settings))
     assert result.returncode == 0
-    assert "X-Preview-Note: notes_reminder is switched off" in result.stdout
+    assert "X-Preview-Note: notes reminders are off: nothing is sent" in result.stdout
 
 
 async def test_upcoming_marks_dst_and_names_the_instants_the_worker_sends_at(

@@ -85,11 +85,11 @@ def test_what_cannot_go_out_is_left_out_and_said() -> None:
     )
     result = plan(facts, span(now, daily_digest=True))
     assert result.items == []  # the reminder is recorded already
-    assert "task_due: switched off in this user's settings" in result.notes
+    assert "task_due: task reminders are off" in result.notes
     assert "daily_digest: the daily_digest job is disabled on this worker" in result.notes
 
     inactive = plan(Facts(Recipient(USER, UTC, is_active=False)), span(now))
-    assert inactive.notes == ["nothing is sent: the user is inactive"]
+    assert inactive.notes == ["nothing is sent: user is inactive"]
 
 
 def test_a_task_due_too_soon_for_the_next_tick_gets_no_task_due_email() -> None:

@@ -15,12 +15,13 @@ body.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import socket
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import aiohttp
@@ -126,13 +127,17 @@ def _with_article(reason: str) -> str:
 
 
 def signature_headers(secret: str, msg_id: str, timestamp: datetime, body: bytes) -> dict[str, str]:
-    """The Standard Webhooks headers; ``secret`` is written ``whsec_`` + base64."""
-    signature = Webhook(secret).sign(msg_id, timestamp, body)
+    """The Standard Webhooks headers; ``secret`` is written ``whsec_`` + base64.
+
+    A naive ``timestamp`` is taken as UTC, as standardwebhooks signs it, so that the header and
+    the signature always name the same second.
+    """
+    moment = timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=UTC)
     return {
         "content-type": "application/json",
         "webhook-id": msg_id,
-        "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": signature,
+        "webhook-timestamp": str(math.floor(moment.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, moment, body),
     }
 
 

@@ -30,12 +30,12 @@ from notifier.delivery.ledger import SlotKey
 from notifier.ops.users import User, load_user
 from notifier.rules.kinds import BY_NAME, JOB_KINDS, TASK_DUE_LEAD, TASK_REMINDER_LATENESS
 from notifier.rules.local_time_slots import DueSlot, is_weekend, slot_instant
+from notifier.rules.recipient import RecipientState, refusal_of
 from notifier.services import appointment_reminders, daily_digest, notes_reminders
 from notifier.services import task_reminders as task_reminder_service
 from notifier.services.local_time import DueUser, Prepare, TickContext
 from notifier.services.plan import Plan as LocalTimePlan
 from notifier.services.task_common import (
-    ineligible,
     join_recipient,
     open_task,
     recipient_columns,
@@ -96,14 +96,10 @@ async def build_preview(
 
 def user_notes(user: User, kind: str) -> list[str]:
     """Why this user would get no email of ``kind`` at all, if so."""
-    r = user.recipient
     notes = []
-    if not r.is_active:
-        notes.append("the user is inactive: nothing is sent")
-    if not r.email_enabled:
-        notes.append("the user switched email notifications off: nothing is sent")
-    if not getattr(r, BY_NAME[kind].switch):
-        notes.append(f"{kind} is switched off in the user's settings: nothing is sent")
+    refusal = refusal_of(user.recipient.state(BY_NAME[kind]), BY_NAME[kind])
+    if refusal:
+        notes.append(f"{refusal}: nothing is sent")
     try:
         check_address(user.email)
     except BadAddressError as exc:
@@ -213,7 +209,7 @@ def _task_draft(row: Any, user: User, request: Request, settings: Settings) -> D
     notes = []
     if row["completed"] or row["deleted_at"] is not None:
         notes.append("the task is completed or deleted: nothing is sent")
-    reason = ineligible(row)
+    reason = refusal_of(RecipientState.from_row(row), BY_NAME[request.kind])
     if reason:
         notes.append(f"{reason}: recorded skipped, nothing is sent")
     return Draft(row["task_id"], context, notes)
@@ -301,7 +297,8 @@ async def _task_reminder(
     zone = get_zone(user.zone_name)
     context = task_context(task_facts(row), zone, request.at, settings.app_base_url)
     notes = []
-    for reason in (task_reminder_service.not_sendable(row, request.at), ineligible(row)):
+    refusal = refusal_of(RecipientState.from_row(row), BY_NAME[request.kind])
+    for reason in (task_reminder_service.not_sendable(row, request.at), refusal):
         if reason:
             notes.append(f"{reason}: recorded skipped, nothing is sent")
     if row["remind_at"] > request.at:

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 
 from notifier.rules.appointment_reminders import BadOffsetsError, due_offsets, parse_offsets
-from notifier.rules.kinds import BY_NAME, TASK_DUE_LEAD, TASK_REMINDER_LATENESS
+from notifier.rules.kinds import BY_NAME, TASK_DUE_LEAD, TASK_REMINDER_LATENESS, Kind
 from notifier.rules.local_time_slots import due_slots, slot_instant
+from notifier.rules.recipient import RecipientState, refusal_of, user_refusal
 from notifier.timemath.cron import CronSpec, first_firing
 from notifier.timemath.windows import Window
 
@@ -49,6 +50,11 @@ class Recipient:
     notes_reminder_enabled: bool = False
     notes_reminder_time: time = time(18, 0)
     task_reminders_enabled: bool = True
+
+    def state(self, kind: Kind | None = None) -> RecipientState:
+        """The recipient policy's view of this user for ``kind`` (any kind: its switch on)."""
+        kind_on = True if kind is None else bool(getattr(self, kind.switch))
+        return RecipientState(self.is_active, self.email_enabled, kind_on)
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ class Plan:
 def plan(facts: Facts, span: Span) -> Plan:
     """Every email the user is due to get in the span, and notes on kinds that send none."""
     result = Plan()
-    reason = _user_blocked(facts.recipient)
+    reason = user_refusal(facts.recipient.state())
     if reason:
         result.notes.append(f"nothing is sent: {reason}")
         return result
@@ -130,14 +136,6 @@ def plan(facts: Facts, span: Span) -> Plan:
         _keep(result, kind, candidates, facts, span)
     result.items.sort()
     return result
-
-
-def _user_blocked(recipient: Recipient) -> str | None:
-    if not recipient.is_active:
-        return "the user is inactive"
-    if not recipient.email_enabled:
-        return "the user switched email notifications off"
-    return None
 
 
 @dataclass(frozen=True)
@@ -157,8 +155,9 @@ def _candidates(
 ) -> Iterator[tuple[str, list[Candidate]]]:
     """Each kind the user has switched on, with its candidate emails."""
     for kind, planner in _PLANNERS.items():
-        if not getattr(facts.recipient, BY_NAME[kind].switch):
-            notes.append(f"{kind}: switched off in this user's settings")
+        refusal = refusal_of(facts.recipient.state(BY_NAME[kind]), BY_NAME[kind])
+        if refusal:
+            notes.append(f"{kind}: {refusal}")
         elif BY_NAME[kind].job not in span.schedules:
             notes.append(f"{kind}: the {BY_NAME[kind].job} job is disabled on this worker")
         else:

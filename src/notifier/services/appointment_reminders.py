@@ -31,6 +31,7 @@ from notifier.rules.appointment_reminders import (
     parse_offsets,
 )
 from notifier.rules.kinds import BY_NAME
+from notifier.rules.recipient import RecipientState, Send, decide
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery, dispatch
@@ -108,6 +109,9 @@ def row_query(ids: Sequence[uuid.UUID], dialect_name: str) -> Any:
             u.timezone.label("user_zone"),
             workspaces.c.timezone.label("workspace_zone"),
             s.appointment_reminder_minutes.label("minutes"),
+            u.is_active,
+            func.coalesce(s.email_enabled, True).label("email_enabled"),
+            func.coalesce(s.appointment_reminders_enabled, True).label("kind_enabled"),
         )
         .join(users, u.id == a.user_id)
         .outerjoin(workspaces, workspaces.c.id == u.workspace_id)
@@ -118,15 +122,10 @@ def row_query(ids: Sequence[uuid.UUID], dialect_name: str) -> Any:
 
 
 def _fresh_rows_query(ids: Sequence[uuid.UUID], now: datetime, dialect_name: str) -> Any:
-    """Current state of the given appointments, if a reminder may still be sent for them."""
-    a, u, s = appointments.c, users.c, notification_settings.c
-    return row_query(ids, dialect_name).where(
-        a.status == "scheduled",
-        a.starts_at > now,
-        u.is_active.is_(True),
-        func.coalesce(s.email_enabled, True).is_(True),
-        func.coalesce(s.appointment_reminders_enabled, True).is_(True),
-    )
+    """Current state of the given appointments, if a reminder may still be sent for them;
+    whether their user may get it is the recipient policy's (``plan_row``)."""
+    a = appointments.c
+    return row_query(ids, dialect_name).where(a.status == "scheduled", a.starts_at > now)
 
 
 async def _process(
@@ -159,6 +158,10 @@ def plan_row(
         key = _key(row, due.slot)
         if not due.send:
             plan.skip(key, "a smaller offset was due in the same tick")
+            continue
+        decision = decide(RecipientState.from_row(row), KIND, "email", now)
+        if not isinstance(decision, Send):
+            plan.decline(key, decision)
             continue
         with plan.row(key):
             plan.deliveries.append(_delivery(row, key, now, catch_up, base_url))

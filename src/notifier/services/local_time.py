@@ -68,6 +68,7 @@ from notifier.db.schema import (
 )
 from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import TAKEN_SQL
+from notifier.rules.kinds import BY_NAME
 from notifier.rules.local_time_slots import (
     DueSlot,
     PlanEntry,
@@ -76,6 +77,7 @@ from notifier.rules.local_time_slots import (
     selection_plan,
     slot_instant,
 )
+from notifier.rules.recipient import RecipientState, Send, decide
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery, dispatch
@@ -393,7 +395,7 @@ def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
 def _fresh_rows_query(
     kind: LocalTimeKind, ids: Sequence[uuid.UUID], dialect_name: str
 ) -> Select[Any]:
-    """The current host rows of ``ids`` that may receive ``kind`` at all."""
+    """The current host rows of ``ids``, with the switches the recipient policy reads."""
     u, w, n = users.c, workspaces.c, notification_settings.c
     skip = kind.settings_skip_weekends
     return (
@@ -406,16 +408,14 @@ def _fresh_rows_query(
             w.timezone.label("workspace_zone"),
             func.coalesce(kind.settings_time, kind.default_time).label("at"),
             (func.coalesce(skip, False) if skip is not None else literal(False)).label("skip"),
+            u.is_active,
+            func.coalesce(n.email_enabled, True).label("email_enabled"),
+            func.coalesce(kind.settings_enabled, False).label("kind_enabled"),
         )
         .select_from(users)
         .outerjoin(workspaces, w.id == u.workspace_id)
         .outerjoin(notification_settings, n.user_id == u.id)
-        .where(
-            among(u.id, ids, dialect_name),
-            u.is_active.is_(True),
-            func.coalesce(n.email_enabled, True).is_(True),
-            func.coalesce(kind.settings_enabled, False).is_(True),
-        )
+        .where(among(u.id, ids, dialect_name))
     )
 
 
@@ -443,17 +443,25 @@ async def _process(
 
 
 def resolve_row(row: Mapping[str, Any], kind: str, window: Window, plan: Plan) -> list[DueUser]:
-    """The slots of one fresh row that are due; bad data becomes a failed outcome, by id."""
+    """The slots of one fresh row that are due and may go to the user; bad data becomes a
+    failed outcome, by id. An unknown zone is timed as UTC, so its failure is recorded once
+    per date, like a send would be."""
     try:
-        zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
+        zone: ZoneInfo | None = get_zone(
+            effective_zone_name(row["user_zone"], row["workspace_zone"])
+        )
     except UnknownZoneError:
-        # Timed as UTC so the failure is recorded once per date, like a send would be.
-        for slot in due_slots(UTC, row["at"], row["skip"], window):
-            plan.fail(_key(kind, row, slot), "unknown time zone")
-        return []
+        zone = None
     due = []
-    for slot in due_slots(zone, row["at"], row["skip"], window):
+    for slot in due_slots(zone or UTC, row["at"], row["skip"], window):
         key = _key(kind, row, slot)
+        decision = decide(RecipientState.from_row(row), BY_NAME[kind], "email", slot.due)
+        if not isinstance(decision, Send):
+            plan.decline(key, decision)
+            continue
+        if zone is None:
+            plan.fail(key, "unknown time zone")
+            continue
         with plan.row(key):
             email = check_address(row["email"])
             due.append(DueUser(key, slot, zone, email, row["user_name"], row["workspace_id"]))

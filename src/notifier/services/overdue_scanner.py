@@ -105,7 +105,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     def plan_one(row: Any) -> None:
         key = SlotKey(KIND.name, row["task_id"], row["user_id"], row["due_date"])
         base_url = services.settings.app_base_url
-        plan_row(plan, row, key, now=now, base_url=base_url, expires_at=now + catch_up)
+        plan_row(plan, row, KIND, key, now=now, base_url=base_url, expires_at=now + catch_up)
 
     rows = await fetch_rows(services, fresh_rows(ids, now, services.engine.dialect.name))
     plan_each(rows, plan_one, lambda row: row["task_id"])

@@ -17,6 +17,7 @@ from typing import TypeVar
 import structlog
 
 from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.rules.recipient import Hold, Skip
 from notifier.services.dispatch import Delivery
 from notifier.services.row_errors import row_error
 
@@ -36,6 +37,12 @@ class Plan:
 
     def fail(self, key: SlotKey, reason: str) -> None:
         self.outcomes.append(Outcome(key, "failed", reason))
+
+    def decline(self, key: SlotKey, decision: Skip | Hold) -> None:
+        """The recipient policy said no: ``skipped`` with its reason, or held, which records
+        nothing (the slot stays due, and a tick at the hold's end sends it)."""
+        if isinstance(decision, Skip):
+            self.skip(key, decision.reason)
 
     @contextmanager
     def row(self, key: SlotKey) -> Iterator[None]:

@@ -27,6 +27,8 @@ from notifier.content.task_notification import TaskFacts, task_context
 from notifier.db.engine import autocommit
 from notifier.db.schema import notification_settings, tasks, users, workspaces
 from notifier.delivery.ledger import SlotKey
+from notifier.rules.kinds import Kind
+from notifier.rules.recipient import RecipientState, Send, decide
 from notifier.services.batches import TickInstant, run_inline
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import Delivery
@@ -78,17 +80,6 @@ def join_recipient(stmt: Select[Any], user_id: Any) -> Select[Any]:
     )
 
 
-def ineligible(row: Any) -> str | None:
-    """Why this user may not be emailed a task notification now, or None."""
-    if not row["is_active"]:
-        return "user is inactive"
-    if not row["email_enabled"]:
-        return "email notifications are off"
-    if not row["kind_enabled"]:
-        return "task reminders are off"
-    return None
-
-
 def task_facts(row: Any) -> TaskFacts:
     """The task's values as the templates show them."""
     return TaskFacts(
@@ -104,6 +95,7 @@ def task_facts(row: Any) -> TaskFacts:
 def plan_row(
     plan: Plan,
     row: Any,
+    kind: Kind,
     key: SlotKey,
     *,
     now: datetime,
@@ -114,9 +106,9 @@ def plan_row(
     slot_column: str = "due_date",
 ) -> None:
     """One fresh row becomes a delivery, or a recorded outcome; bad data costs this row only."""
-    reason = ineligible(row)
-    if reason:
-        plan.skip(key, reason)
+    decision = decide(RecipientState.from_row(row), kind, "email", now)
+    if not isinstance(decision, Send):
+        plan.decline(key, decision)
         return
     with plan.row(key):
         zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))

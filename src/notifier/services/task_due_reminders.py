@@ -80,7 +80,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
         key = SlotKey(KIND.name, row["task_id"], row["user_id"], row["due_date"])
         expires_at = min(row["due_date"], now + catch_up)
         base_url = services.settings.app_base_url
-        plan_row(plan, row, key, now=now, base_url=base_url, expires_at=expires_at)
+        plan_row(plan, row, KIND, key, now=now, base_url=base_url, expires_at=expires_at)
 
     plan_each(rows, plan_one, lambda row: row["task_id"])
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)

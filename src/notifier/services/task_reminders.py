@@ -131,6 +131,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
         plan_row(
             plan,
             row,
+            KIND,
             key,
             now=now,
             base_url=services.settings.app_base_url,
