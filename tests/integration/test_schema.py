@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from notifier.db.engine import make_engine
+from notifier.db.migrate import alembic_config
 from notifier.db.schema import metadata
 from tests.conftest import _admin, db_url
 from tests.support.processes import run_notifier
@@ -87,3 +91,31 @@ async def test_alembic_upgrade_head_from_the_repository_works_too(empty_db: str)
     )
     assert result.returncode == 0, result.stderr
     assert await _tables(empty_db) >= CONTRACT_TABLES
+
+
+async def test_the_channels_migration_carries_every_ledger_row_over_as_email(
+    empty_db: str,
+) -> None:
+    """Contract section 2: rows from before channels keep their slot, as ``email``; the key
+    then admits one row per channel, and still one only per channel."""
+    await asyncio.to_thread(command.upgrade, alembic_config(empty_db), "0004")
+    plain = empty_db.replace("+asyncpg", "")
+    conn = await asyncpg.connect(plain)
+    try:
+        row = (uuid.uuid4(), "task_due", uuid.uuid4(), uuid.uuid4())
+        await conn.execute(
+            "INSERT INTO reminders_sent (id, kind, entity_id, user_id, slot, status, attempts,"
+            " message_id, created_at) VALUES ($1, $2, $3, $4, now(), 'sent', 1, '<m@x>', now())",
+            *row,
+        )
+        await asyncio.to_thread(command.upgrade, alembic_config(empty_db), "head")
+        kept = await conn.fetchrow("SELECT channel, message_id, status FROM reminders_sent")
+        assert dict(kept) == {"channel": "email", "message_id": "<m@x>", "status": "sent"}
+        copy = "INSERT INTO reminders_sent (id, kind, entity_id, user_id, slot, status, attempts,"
+        copy += " created_at, channel) SELECT $1, kind, entity_id, user_id, slot, 'pending', 0,"
+        copy += " now(), $2 FROM reminders_sent LIMIT 1"
+        await conn.execute(copy, uuid.uuid4(), "webhook")
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(copy, uuid.uuid4(), "email")
+    finally:
+        await conn.close()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     Uuid,
+    func,
     text,
 )
 
@@ -76,6 +77,14 @@ notification_settings = Table(
     Column("appointment_reminders_enabled", Boolean, nullable=False, server_default=text("true")),
     Column("appointment_reminder_minutes", HostJson, nullable=True, server_default="[60]"),
     Column("task_reminders_enabled", Boolean, nullable=False, server_default=text("true")),
+    # Sections 9 and 10 (migration 0005).
+    Column("webhook_url", Text, nullable=True),
+    Column("quiet_hours_start", WallTime, nullable=True),
+    Column("quiet_hours_end", WallTime, nullable=True),
+    Column("digest_days", HostJson, nullable=True),
+    Column("weekly_report_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("weekly_report_day", Integer, nullable=False, server_default="1"),
+    Column("weekly_report_time", WallTime, nullable=False, server_default="08:00"),
 )
 
 clients = Table(
@@ -182,9 +191,42 @@ reminders_sent = Table(
     Column("sent_at", UtcDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("lease_until", UtcDateTime, nullable=True),
-    UniqueConstraint("kind", "entity_id", "user_id", "slot", name="uq_reminders_sent_slot"),
+    Column("channel", Text, nullable=False, server_default="email"),
+    UniqueConstraint(
+        "kind", "entity_id", "user_id", "slot", "channel", name="uq_reminders_sent_slot_channel"
+    ),
     Index("ix_reminders_sent_pending_lease", "lease_until", **_partial("status = 'pending'")),
     Index("ix_reminders_sent_created_at", "created_at"),
+)
+
+# Section 9: whether a kind goes to a user on a channel (absent: DEFAULT_CHANNELS decides).
+notification_preferences = Table(
+    "notification_preferences",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False, server_default=func.now()),
+)
+
+# Section 9: the in-app feed; inserted with the slot's ``sent`` mark, read by the host.
+in_app_notifications = Table(
+    "in_app_notifications",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("workspace_id", Uuid, nullable=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("entity_id", Uuid, nullable=False),
+    Column("slot", UtcDateTime, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("url", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("read_at", UtcDateTime, nullable=True),
+    UniqueConstraint("kind", "entity_id", "user_id", "slot", name="uq_in_app_notifications_slot"),
+    Index("ix_in_app_notifications_user_id_created_at", "user_id", "created_at"),
 )
 
 job_runs = Table(

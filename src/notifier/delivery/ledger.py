@@ -20,19 +20,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.db.schema import reminders_sent as rs
 from notifier.db.upsert import insert_ignoring_conflicts
 
-_KEY_COLUMNS = ("kind", "entity_id", "user_id", "slot")
+_KEY_COLUMNS = ("kind", "entity_id", "user_id", "slot", "channel")
+_KEY = (rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot, rs.c.channel)
+
+
+def _values(key: SlotKey) -> tuple[str, uuid.UUID, uuid.UUID, datetime, str]:
+    return key.kind, key.entity_id, key.user_id, key.slot, key.channel
+
+
 # A slot with one of these is done for good; a ``pending`` one may still be claimed again.
 FINAL_STATUSES = ("sent", "failed", "skipped")
 
 
 @dataclass(frozen=True)
 class SlotKey:
-    """The unique key of one notification slot."""
+    """The unique key of one notification slot on one channel (contract sections 2 and 9)."""
 
     kind: str
     entity_id: uuid.UUID
     user_id: uuid.UUID
     slot: datetime
+    channel: str = "email"
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ def _row(key: SlotKey, status: str, now: datetime, **extra: object) -> dict[str,
         "entity_id": key.entity_id,
         "user_id": key.user_id,
         "slot": key.slot,
+        "channel": key.channel,
         "status": status,
         "attempts": 0,
         "created_at": now,
@@ -58,16 +67,16 @@ def _row(key: SlotKey, status: str, now: datetime, **extra: object) -> dict[str,
     }
 
 
-def _order(key: SlotKey) -> tuple[str, bytes, bytes, datetime]:
+def _order(key: SlotKey) -> tuple[str, bytes, bytes, datetime, str]:
     """The order the unique index sorts keys in, near enough to lock them all alike."""
-    return key.kind, key.entity_id.bytes, key.user_id.bytes, key.slot
+    return key.kind, key.entity_id.bytes, key.user_id.bytes, key.slot, key.channel
 
 
 def _key(row: Sequence[object]) -> SlotKey:
-    kind, entity_id, user_id, slot = row
-    assert isinstance(kind, str) and isinstance(slot, datetime)
+    kind, entity_id, user_id, slot, channel = row
+    assert isinstance(kind, str) and isinstance(slot, datetime) and isinstance(channel, str)
     assert isinstance(entity_id, uuid.UUID) and isinstance(user_id, uuid.UUID)
-    return SlotKey(kind, entity_id, user_id, slot)
+    return SlotKey(kind, entity_id, user_id, slot, channel)
 
 
 async def claim(
@@ -83,9 +92,7 @@ async def claim(
     if not keys:
         return set()
     lease_until = now + lease
-    stmt = insert_ignoring_conflicts(conn.dialect.name, rs, _KEY_COLUMNS).returning(
-        rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot
-    )
+    stmt = insert_ignoring_conflicts(conn.dialect.name, rs, _KEY_COLUMNS).returning(*_KEY)
     rows = [_row(k, "pending", now, lease_until=lease_until) for k in sorted(keys, key=_order)]
     won = {_key(r) for r in (await conn.execute(stmt, rows)).all()} if rows else set()
     rest = [k for k in keys if k not in won]
@@ -101,14 +108,12 @@ async def _take_over_expired(
     stmt = (
         update(rs)
         .where(
-            tuple_(rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot).in_(
-                [(k.kind, k.entity_id, k.user_id, k.slot) for k in keys]
-            ),
+            tuple_(*_KEY).in_([_values(k) for k in keys]),
             rs.c.status == "pending",
             or_(rs.c.lease_until.is_(None), rs.c.lease_until <= now),
         )
         .values(lease_until=lease_until)
-        .returning(rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot)
+        .returning(*_KEY)
     )
     return {_key(r) for r in (await conn.execute(stmt)).all()}
 
@@ -129,6 +134,7 @@ def _match(key: SlotKey) -> object:
         rs.c.entity_id == key.entity_id,
         rs.c.user_id == key.user_id,
         rs.c.slot == key.slot,
+        rs.c.channel == key.channel,
         rs.c.status == "pending",
     )
 
@@ -157,6 +163,7 @@ async def mark_sent_many(conn: AsyncConnection, marks: Sequence[SentMark], now: 
             rs.c.entity_id == bindparam("b_entity_id"),
             rs.c.user_id == bindparam("b_user_id"),
             rs.c.slot == bindparam("b_slot"),
+            rs.c.channel == bindparam("b_channel"),
             rs.c.status == "pending",
         )
         .values(
@@ -179,11 +186,11 @@ UPDATE reminders_sent AS r
 SET status = 'sent', sent_at = :now, message_id = m.message_id,
     attempts = r.attempts + m.attempts, lease_until = NULL
 FROM unnest(CAST(:kinds AS text[]), CAST(:entity_ids AS uuid[]), CAST(:user_ids AS uuid[]),
-            CAST(:slots AS timestamptz[]), CAST(:message_ids AS text[]),
-            CAST(:attempts AS integer[]))
-     AS m(kind, entity_id, user_id, slot, message_id, attempts)
+            CAST(:slots AS timestamptz[]), CAST(:channels AS text[]),
+            CAST(:message_ids AS text[]), CAST(:attempts AS integer[]))
+     AS m(kind, entity_id, user_id, slot, channel, message_id, attempts)
 WHERE r.kind = m.kind AND r.entity_id = m.entity_id AND r.user_id = m.user_id
-  AND r.slot = m.slot AND (r.status || '') = 'pending'
+  AND r.slot = m.slot AND r.channel = m.channel AND (r.status || '') = 'pending'
 """)
 
 
@@ -195,6 +202,7 @@ def _mark_arrays(marks: Sequence[SentMark], now: datetime) -> dict[str, object]:
         "entity_ids": [k.entity_id for k in keys],
         "user_ids": [k.user_id for k in keys],
         "slots": [k.slot for k in keys],
+        "channels": [k.channel for k in keys],
         "message_ids": [m.message_id for m in marks],
         "attempts": [m.attempts for m in marks],
     }
@@ -207,6 +215,7 @@ def _mark_params(mark: SentMark) -> dict[str, object]:
         "b_entity_id": key.entity_id,
         "b_user_id": key.user_id,
         "b_slot": key.slot,
+        "b_channel": key.channel,
         "b_message_id": mark.message_id,
         "b_attempts": mark.attempts,
     }
@@ -237,6 +246,7 @@ async def note_error(conn: AsyncConnection, key: SlotKey, reason: str) -> None:
             rs.c.entity_id == key.entity_id,
             rs.c.user_id == key.user_id,
             rs.c.slot == key.slot,
+            rs.c.channel == key.channel,
         )
         .values(last_error=reason[:500])
     )
@@ -249,9 +259,7 @@ async def release(conn: AsyncConnection, keys: Sequence[SlotKey]) -> None:
     await conn.execute(
         update(rs)
         .where(
-            tuple_(rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot).in_(
-                [(k.kind, k.entity_id, k.user_id, k.slot) for k in keys]
-            ),
+            tuple_(*_KEY).in_([_values(k) for k in keys]),
             rs.c.status == "pending",
         )
         .values(lease_until=None)

@@ -10,31 +10,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_
+from sqlalchemy import ColumnElement, and_, exists, func, or_
 
 from notifier.db.schema import reminders_sent
 from notifier.delivery.ledger import FINAL_STATUSES
 
 
 def slot_finished(kind: str, entity: Any, user: Any, slot: Any) -> ColumnElement[bool]:
-    """The slot has a final ledger row (``sent``, ``failed`` or ``skipped``)."""
-    return _slot_row(kind, entity, user, slot, reminders_sent.c.status.in_(FINAL_STATUSES))
+    """Every channel of the slot is final (``sent``, ``failed`` or ``skipped``): it has a
+    final row, and no ``pending`` one."""
+    r = reminders_sent.c
+    final = _slot_row(kind, entity, user, slot, r.status.in_(FINAL_STATUSES))
+    return and_(final, ~_slot_row(kind, entity, user, slot, r.status == "pending"))
 
 
 def slot_unfinished(kind: str, entity: Any, user: Any, slot: Any) -> ColumnElement[bool]:
-    """Neither final nor held under a live lease (by the database's clock: leases are
-    wall-clock time). A released claim, or one whose worker died, is retried; a slot a batch
-    is still sending is not selected again by every tick meanwhile."""
+    """Worth a look: no row on any channel is final or held under a live lease, or one
+    channel's row can be taken again (by the database's clock: leases are wall-clock time).
+
+    A released claim, or one whose worker died, is retried, also when another channel of the
+    slot is already sent; a slot a batch is still sending is not selected again meanwhile.
+    The channels of a slot are claimed together, so a slot has rows for all or none of them.
+    """
     r = reminders_sent.c
     taken = or_(r.status.in_(FINAL_STATUSES), r.lease_until > func.now())
-    return ~_slot_row(kind, entity, user, slot, taken)
+    retryable = and_(
+        r.status == "pending", or_(r.lease_until.is_(None), r.lease_until <= func.now())
+    )
+    return or_(
+        ~_slot_row(kind, entity, user, slot, taken),
+        _slot_row(kind, entity, user, slot, retryable),
+    )
 
 
-# The same "taken" rule as SQL text, for the local-time kinds' hand-written statements, where
-# the ledger row is ``r`` (CURRENT_TIMESTAMP: the same in both dialects).
+# The same rules as SQL text, for the local-time kinds' hand-written statements, where the
+# ledger row is ``r`` (CURRENT_TIMESTAMP: the same in both dialects).
 TAKEN_SQL = (
     "(r.status IN (" + ", ".join(f"'{status}'" for status in FINAL_STATUSES) + ")"
     " OR r.lease_until > CURRENT_TIMESTAMP)"
+)
+RETRYABLE_SQL = (
+    "(r.status = 'pending' AND (r.lease_until IS NULL OR r.lease_until <= CURRENT_TIMESTAMP))"
 )
 
 

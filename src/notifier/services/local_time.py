@@ -67,7 +67,7 @@ from notifier.db.schema import (
     workspaces,
 )
 from notifier.delivery.ledger import SlotKey
-from notifier.delivery.slot_filters import TAKEN_SQL
+from notifier.delivery.slot_filters import RETRYABLE_SQL, TAKEN_SQL
 from notifier.rules.kinds import BY_NAME
 from notifier.rules.local_time_slots import (
     DueSlot,
@@ -354,10 +354,14 @@ CROSS JOIN LATERAL (
     SELECT s.user_id FROM local_time_schedules AS s
     WHERE s.zone = z.zone AND s.{time} BETWEEN p.lo AND p.hi AND {due}
       AND NOT (p.weekend AND {skip})
-      AND NOT EXISTS (
+      AND (NOT EXISTS (
         SELECT 1 FROM reminders_sent AS r
         WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
           AND r.slot = p.slot AND {taken})
+      OR EXISTS (
+        SELECT 1 FROM reminders_sent AS r
+        WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
+          AND r.slot = p.slot AND {retryable}))
     OFFSET 0) AS s
 ) AS c ON true
 """,
@@ -369,10 +373,14 @@ JOIN local_time_schedules AS s
   ON s.zone = z.value
  AND s.{time} BETWEEN json_extract(p.value, '$.lo') AND json_extract(p.value, '$.hi')
 WHERE {due} AND NOT (json_extract(p.value, '$.weekend') AND {skip})
-  AND NOT EXISTS (
+  AND (NOT EXISTS (
     SELECT 1 FROM reminders_sent AS r
     WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
       AND r.slot = json_extract(p.value, '$.slot') AND {taken})
+  OR EXISTS (
+    SELECT 1 FROM reminders_sent AS r
+    WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
+      AND r.slot = json_extract(p.value, '$.slot') AND {retryable}))
 """,
 }
 
@@ -389,6 +397,7 @@ def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
         skip=f"s.{skip.name}" if skip is not None else "false",
         fingerprint=ZONES_FINGERPRINT_SQL,
         taken=TAKEN_SQL,
+        retryable=RETRYABLE_SQL,
     )
 
 
