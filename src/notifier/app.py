@@ -7,18 +7,21 @@ the CLI, and ``close_services`` from ``on_shutdown``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.channels.base import Channel
+from notifier.channels.registry import build_channels, webhook_options
 from notifier.config import Settings
 from notifier.content.render import make_environment
 from notifier.db.engine import make_engine
 from notifier.db.known_zones import KnownZones
 from notifier.delivery.smtp import SmtpOptions, SmtpPool
+from notifier.delivery.webhook import WebhookClient
 from notifier.observability.metrics import Metrics, make_metrics
 from notifier.paths import templates_dir
 
@@ -38,6 +41,10 @@ class Services:
     # Process-wide: SEND_WINDOW sends in flight or accepted but not yet recorded ``sent``,
     # whatever the number of ticks and batches running; the kill -9 duplicate bound.
     send_gate: asyncio.Semaphore
+    # Webhook POSTs over pooled keep-alive connections (opened on first use).
+    webhooks: WebhookClient
+    # Every channel this process delivers on, by name (``channels.registry``).
+    channels: Mapping[str, Channel]
     # The local-time zones in use as last read (``db.known_zones``).
     zones: KnownZones = field(default_factory=KnownZones)
 
@@ -57,19 +64,26 @@ def smtp_options(settings: Settings) -> SmtpOptions:
 
 
 def open_services(settings: Settings, clock: Clock) -> Services:
-    """Builds engine, template environment and SMTP pool (connections open lazily)."""
+    """Builds engine, templates, SMTP pool, webhook client and channels (connections open
+    lazily)."""
+    templates = make_environment(templates_dir())
+    smtp = SmtpPool(smtp_options(settings))
+    webhooks = WebhookClient(webhook_options(settings))
     return Services(
         settings=settings,
         engine=make_engine(settings.async_database_url(), pool_size=settings.smtp_pool_size + 4),
-        templates=make_environment(templates_dir()),
-        smtp=SmtpPool(smtp_options(settings)),
+        templates=templates,
+        smtp=smtp,
         clock=clock,
         metrics=make_metrics(),
         send_gate=asyncio.Semaphore(max(settings.send_window, settings.smtp_pool_size)),
+        webhooks=webhooks,
+        channels=build_channels(settings, templates, smtp, webhooks, clock),
     )
 
 
 async def close_services(services: Services) -> None:
-    """Closes SMTP connections and the database pool."""
+    """Closes SMTP and webhook connections and the database pool."""
     await services.smtp.close()
+    await services.webhooks.close()
     await services.engine.dispose()

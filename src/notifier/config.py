@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from standardwebhooks.webhooks import Webhook
 
 from notifier.content.mime import BadAddressError, check_address
-from notifier.rules.kinds import DEFAULT_SCHEDULES, JOB_NAMES
+from notifier.rules.kinds import CHANNELS, DEFAULT_SCHEDULES, JOB_NAMES
 from notifier.timemath.cron import parse_cron
 
 
@@ -46,6 +47,12 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(20, ge=1, le=1000)
     worker_poll_delay_seconds: float = Field(0.1, gt=0, le=5)
     app_base_url: str = "http://localhost:3000"
+    # Channels (contract section 9): on for a kind when no notification_preferences row says
+    # otherwise; comma-separated.
+    default_channels: str = "email"
+    webhook_secret: SecretStr | None = None  # ``whsec_`` + base64, Standard Webhooks
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    webhook_allow_private: bool = False  # development and tests only
     log_level: str = "INFO"
     # A send later than this after its due instant counts as a catch-up send in /metrics.
     catch_up_send_after_seconds: int = Field(120, ge=0)
@@ -89,6 +96,29 @@ class Settings(BaseSettings):
         except BadAddressError:
             raise ValueError("must be one plain email address (local@domain)") from None
 
+    @field_validator("default_channels", mode="after")
+    @classmethod
+    def _known_channels(cls, value: str) -> str:
+        unknown = set(_channel_list(value)) - set(CHANNELS)
+        if unknown:
+            raise ValueError(f"unknown channel(s) {sorted(unknown)}; known: {list(CHANNELS)}")
+        return value
+
+    @field_validator("webhook_secret", mode="after")
+    @classmethod
+    def _standard_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """A secret the signing library can read, checked at start, never printed."""
+        if value is not None:
+            try:
+                Webhook(value.get_secret_value())
+            except Exception:
+                raise ValueError("must be whsec_ followed by base64") from None
+        return value
+
+    def channels_by_default(self) -> frozenset[str]:
+        """``DEFAULT_CHANNELS`` as a set."""
+        return frozenset(_channel_list(self.default_channels))
+
     def job_enabled(self, job: str) -> bool:
         """Whether ``JOB_<NAME>_ENABLED`` switches this job on."""
         return bool(getattr(self, f"job_{job}_enabled"))
@@ -100,6 +130,10 @@ class Settings(BaseSettings):
     def async_database_url(self) -> str:
         """The URL with an async driver, so operators may write a plain ``postgresql://`` URL."""
         return to_async_url(self.database_url.get_secret_value())
+
+
+def _channel_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def to_async_url(url: str) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 from structlog.testing import capture_logs
 
 from notifier.app import Services
+from notifier.channels.registry import build_channels
 from notifier.db.schema import job_runs
 from notifier.jobs.runs import run_recorded
 from notifier.services.appointment_reminders import run_tick
@@ -108,6 +109,9 @@ async def test_a_template_error_for_one_record_costs_that_record_only(
             }
         ),
         autoescape=True,
+    )
+    services.channels = build_channels(
+        services.settings, services.templates, services.smtp, services.webhooks, services.clock
     )
     ws = await data.workspace()
     boom = await data.user(ws, email="boom@example.com")

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from notifier.app import Services, close_services, open_services
+from notifier.channels.base import Delivery
 from notifier.config import Settings
-from notifier.services import dispatch
 from notifier.services.appointment_reminders import run_tick
 from tests.conftest import real_clock
 from tests.support.data import Data
@@ -41,13 +42,14 @@ async def test_messages_are_rendered_only_as_send_slots_free_up(
     for i in range(8):
         await data.appointment(await data.user(email=f"p{i}@example.com"), START)
     rendered: list[str] = []
-    render = dispatch._message_bytes
+    email = services.channels["email"]
+    render = email.render
 
-    def counting(services: Services, delivery: dispatch.Delivery, message_id: str) -> bytes:
-        rendered.append(message_id)
-        return render(services, delivery, message_id)
+    def counting(delivery: Delivery, ident: str) -> Any:
+        rendered.append(ident)
+        return render(delivery, ident)
 
-    monkeypatch.setattr(dispatch, "_message_bytes", counting)
+    monkeypatch.setattr(email, "render", counting)
     mailbox.handler.answer_delay = 0.2  # the first message is taken, its answer is slow
     tick = asyncio.create_task(run_tick(services, START - timedelta(minutes=60)))
 

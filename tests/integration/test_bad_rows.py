@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import select, text
 
 from notifier.app import Services
+from notifier.channels.base import Delivery
 from notifier.db.schema import tasks
 from notifier.delivery.ledger import SlotKey
-from notifier.services.dispatch import Delivery, dispatch
+from notifier.services.dispatch import dispatch
 from tests.support.every_job import (
     EMAIL_JOBS,
     SeedData,

@@ -140,16 +140,25 @@ async def test_disabled_users_and_settings_get_nothing(
     assert (await tdata.get_reminder(reminder))["sent"] is False
 
 
-async def test_rows_already_sent_or_for_another_channel_are_not_ours(
+async def test_rows_already_sent_are_left_and_an_unknown_channel_is_skipped(
     services: Services, tdata: TaskData, mailbox: CaptureServer
 ) -> None:
+    """Contract section 9: a row goes to its own channel; one this worker cannot deliver on
+    is recorded skipped with the reason, and stays unsent for whoever can."""
     user = await tdata.user()
     task = await tdata.task(user, None)
     await tdata.reminder(task, user, NOW, sent=True, sent_at=NOW)
     push = await tdata.reminder(task, user, NOW, channel="push")
     counts = await run_tick(services, NOW)
-    assert counts.selected == 0 and mailbox.messages == []
+    assert (counts.selected, counts.skipped, counts.sent) == (1, 1, 0)
+    assert mailbox.messages == []
     assert (await tdata.get_reminder(push))["sent"] is False
+    [row] = await ledger_rows(services.engine, "task_reminder")
+    assert (row["channel"], row["status"], row["last_error"]) == (
+        "push",
+        "skipped",
+        "unknown channel 'push'",
+    )
 
 
 async def test_a_refused_recipient_is_failed_and_the_row_stays_unsent(

@@ -47,3 +47,30 @@ def render(env: Environment, kind: str, context: Mapping[str, object]) -> Render
         text=env.get_template(f"{kind}/body.txt").render(context),
         html=env.get_template(f"{kind}/body.html").render(context),
     )
+
+
+@dataclass(frozen=True)
+class ShortContent:
+    """What an in-app row and a webhook post carry: plain text, no HTML.
+
+    ``title`` is one line (the surface a lock screen or a chat preview shows), ``body`` a few
+    plain lines, ``url`` the link into the app. Rendered from ``<kind>/short_title.txt``,
+    ``short_body.txt`` and ``short_url.txt``: templates of their own, so the email can say
+    more than a notification list should.
+    """
+
+    title: str
+    body: str
+    url: str | None
+
+
+MAX_TITLE = 200
+MAX_BODY = 4000
+
+
+def render_short(env: Environment, kind: str, context: Mapping[str, object]) -> ShortContent:
+    """The in-app and webhook content of one kind, from its own templates."""
+    title = env.get_template(f"{kind}/short_title.txt").render(context)
+    body = env.get_template(f"{kind}/short_body.txt").render(context).strip()
+    url = env.get_template(f"{kind}/short_url.txt").render(context).strip()
+    return ShortContent(header_safe(title)[:MAX_TITLE], body[:MAX_BODY], url or None)

@@ -20,6 +20,7 @@ from jinja2 import Environment
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from notifier.channels.addresses import Addresses
 from notifier.config import Settings
 from notifier.content.appointment_reminder import reminder_context
 from notifier.content.mime import BadAddressError, check_address
@@ -34,6 +35,7 @@ from notifier.rules.recipient import RecipientState, refusal_of
 from notifier.services import appointment_reminders, daily_digest, notes_reminders
 from notifier.services import task_reminders as task_reminder_service
 from notifier.services.local_time import DueUser, Prepare, TickContext
+from notifier.services.plan import Addressee
 from notifier.services.plan import Plan as LocalTimePlan
 from notifier.services.task_common import (
     join_recipient,
@@ -157,8 +159,9 @@ def _due_user(user: User, kind: str, day: date, at_time: time) -> DueUser:
         raise NothingToPreviewError(f"{day} does not exist in {user.zone_name}: nothing is due")
     uid = user.recipient.user_id
     key = SlotKey(kind, uid, uid, slot_instant(day))
-    email = user.email or ""
-    return DueUser(key, DueSlot(day, due), zone, email, user.full_name, user.workspace_id)
+    # The email, whatever the switches say: preview notes them instead.
+    who = Addressee(RecipientState(True, True, True), Addresses(user.email, None), ("email",))
+    return DueUser(key, DueSlot(day, due), zone, who, user.full_name, user.workspace_id)
 
 
 async def _local_day(

@@ -24,6 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+# Contract section 9: the ways a notification reaches a user.
+EMAIL, IN_APP, WEBHOOK = "email", "in_app", "webhook"
+CHANNELS: tuple[str, ...] = (EMAIL, IN_APP, WEBHOOK)
 SLOT = "slot"
 FIRST_CLAIM = "created_at"
 # A wall time on local date D happens between D-1 10:00 UTC (UTC+14) and D+1 12:00 UTC

@@ -18,8 +18,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
+from notifier.channels.base import Delivery
 from notifier.content.appointment_reminder import AppointmentFacts, reminder_context
-from notifier.content.mime import check_address
 from notifier.db.engine import autocommit
 from notifier.db.id_lists import among
 from notifier.db.schema import appointments, clients, notification_settings, users, workspaces
@@ -30,12 +30,12 @@ from notifier.rules.appointment_reminders import (
     event_windows,
     parse_offsets,
 )
-from notifier.rules.kinds import BY_NAME
-from notifier.rules.recipient import RecipientState, Send, decide
+from notifier.rules.kinds import BY_NAME, EMAIL
 from notifier.services.batches import TickInstant, run_inline
+from notifier.services.channel_choice import addressee, load_preferences, new_plan
 from notifier.services.counts import TickCounts
-from notifier.services.dispatch import Delivery, dispatch
-from notifier.services.plan import Plan, plan_each
+from notifier.services.dispatch import dispatch
+from notifier.services.plan import Addressee, Plan, plan_each
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import effective_zone_name, get_zone
 
@@ -110,6 +110,8 @@ def row_query(ids: Sequence[uuid.UUID], dialect_name: str) -> Any:
             workspaces.c.timezone.label("workspace_zone"),
             s.appointment_reminder_minutes.label("minutes"),
             u.is_active,
+            u.workspace_id.label("recipient_workspace_id"),
+            s.webhook_url,
             func.coalesce(s.email_enabled, True).label("email_enabled"),
             func.coalesce(s.appointment_reminders_enabled, True).label("kind_enabled"),
         )
@@ -134,53 +136,64 @@ async def _process(
     async with services.engine.connect() as conn:
         query = _fresh_rows_query(ids, now, conn.dialect.name)
         rows = (await conn.execute(query)).mappings().all()
-    plan = Plan()
+        preferences = await load_preferences(conn, KIND.name, (row["user_id"] for row in rows))
+    plan = new_plan(services)
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
     base_url = services.settings.app_base_url
 
     def plan_one(row: Any) -> None:
-        plan_row(row, plan, window=window, now=now, catch_up=catch_up, base_url=base_url)
+        who = addressee(services, row, KIND.name, preferences, row["user_id"])
+        plan_row(row, plan, who, window=window, now=now, catch_up=catch_up, base_url=base_url)
 
     plan_each(rows, plan_one, lambda row: row["id"])
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
 
 
 def plan_row(
-    row: Any, plan: Plan, *, window: Window, now: datetime, catch_up: timedelta, base_url: str
+    row: Any,
+    plan: Plan,
+    who: Addressee,
+    *,
+    window: Window,
+    now: datetime,
+    catch_up: timedelta,
+    base_url: str,
 ) -> None:
-    """Turns one fresh row into deliveries and recorded outcomes; bad data costs this row only."""
+    """Turns one fresh row into deliveries and recorded outcomes, per channel; bad data costs
+    its row only."""
     try:
         offsets = parse_offsets(row["minutes"])
     except BadOffsetsError as exc:
-        plan.fail(_key(row, row["starts_at"]), str(exc))
+        for channel in who.channels:
+            plan.fail(_key(row, row["starts_at"], channel), str(exc))
         return
     for due in due_offsets(row["starts_at"], offsets, window, now):
-        key = _key(row, due.slot)
         if not due.send:
-            plan.skip(key, "a smaller offset was due in the same tick")
+            for channel in who.channels:
+                plan.skip(_key(row, due.slot, channel), "a smaller offset was due in the same tick")
             continue
-        decision = decide(RecipientState.from_row(row), KIND, "email", now)
-        if not isinstance(decision, Send):
-            plan.decline(key, decision)
-            continue
-        with plan.row(key):
-            plan.deliveries.append(_delivery(row, key, now, catch_up, base_url))
+
+        def make(key: SlotKey, address: str | None) -> Delivery:
+            return _delivery(row, key, address, now=now, catch_up=catch_up, base=base_url)
+
+        plan.offer(_key(row, due.slot), who, KIND, now, make)
 
 
-def _key(row: Any, slot: datetime) -> SlotKey:
-    return SlotKey(KIND.name, row["id"], row["user_id"], slot)
+def _key(row: Any, slot: datetime, channel: str = EMAIL) -> SlotKey:
+    return SlotKey(KIND.name, row["id"], row["user_id"], slot, channel)
 
 
 def _delivery(
-    row: Any, key: SlotKey, now: datetime, catch_up: timedelta, base_url: str
+    row: Any, key: SlotKey, address: str | None, *, now: datetime, catch_up: timedelta, base: str
 ) -> Delivery:
     zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
     return Delivery(
         key=key,
-        to_addr=check_address(row["email"]),
-        context=reminder_context(appointment_facts(row), zone, now, base_url),
+        address=address,
+        context=reminder_context(appointment_facts(row), zone, now, base),
         expires_at=min(key.slot + catch_up, row["starts_at"]),
         due_at=key.slot,
+        workspace_id=row["recipient_workspace_id"],
     )
 
 

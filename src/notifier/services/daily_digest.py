@@ -28,6 +28,7 @@ from notifier.db.schema import (
 from notifier.rules.kinds import BY_NAME
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext
 from notifier.services.plan import Plan
+from notifier.services.row_errors import row_error
 from notifier.timemath.zones import local_day_bounds
 
 KIND = BY_NAME["daily_digest"]
@@ -46,7 +47,7 @@ async def prepare(
             bounds[item] = found
     rows = await _appointments(conn, bounds)
     for item, (start, end) in bounds.items():
-        with plan.row(item.key):
+        try:
             mine = [
                 _appointment(r)
                 for r in rows.get(item.key.user_id, [])
@@ -60,7 +61,10 @@ async def prepare(
                 appointments=mine,
                 base_url=ctx.base_url,
             )
-            plan.deliveries.append(ctx.delivery(item, context))
+        except Exception as exc:  # one user's bad data costs that user's slot alone
+            plan.fail_all(item.key, item.who, row_error(exc))
+            continue
+        ctx.offer(plan, item, KIND, context)
 
 
 async def _appointments(

@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
-from notifier.content.mime import OutgoingMessage, build_message, slot_message_id
-from notifier.content.render import render
+from notifier.channels.base import Channel, Delivery, Rendered
 from notifier.delivery import ledger
 from notifier.delivery.ledger import Outcome, SlotKey
 from notifier.delivery.retry import send_with_retry
@@ -39,28 +37,6 @@ MARK_RESERVE_SECONDS = 30.0
 MARK_RETRY_FIRST_SECONDS = 0.05
 MARK_RETRY_MAX_SECONDS = 2.0
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One email to send for one slot, with the template context already built.
-
-    ``after_sent`` runs in the transaction that marks the slot ``sent`` (e.g. setting
-    ``task_reminders.sent``), so the two changes land together or not at all.
-
-    ``due_at`` is the instant the email fell due, for the kinds sent inside a window after it;
-    a send later than ``CATCH_UP_SEND_AFTER_SECONDS`` after it counts as a catch-up send. None
-    for the kinds that follow the state of a task instead (``task_due``, ``task_overdue``).
-    """
-
-    key: SlotKey
-    to_addr: str
-    context: Mapping[str, object] = field(hash=False)
-    expires_at: datetime
-    after_sent: Callable[[AsyncConnection], Awaitable[None]] | None = field(
-        default=None, hash=False, compare=False
-    )
-    due_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -199,18 +175,20 @@ async def _deliver(services: Services, delivery: Delivery, sending: Sending) -> 
     front raised a worker's RSS to each new peak of concurrent batches, and kept it there.
     """
     key = delivery.key
-    domain = services.settings.mail_from.rsplit("@", 1)[1]
-    message_id = slot_message_id(key.kind, key.entity_id, key.user_id, key.slot, domain)
+    channel = services.channels.get(key.channel)
+    if channel is None:  # planning refuses such slots; a configuration changed meanwhile
+        return await _finish(services, key, "failed", f"channel {key.channel} is not set up", 0)
+    ident = channel.ident(key)
     # Held until `sent` is recorded, so a crash leaves at most SEND_WINDOW accepted-but-
     # unrecorded messages per process: the duplicate bound stated in runbook.md.
     async with services.send_gate:
         try:
-            data = _message_bytes(services, delivery, message_id)
+            rendered = Rendered(delivery, ident, channel.render(delivery, ident))
         except Exception as exc:  # one record's bad data must not cost the tick
             error = f"template error: {type(exc).__name__}"
         else:
             try:
-                return await _send_claimed(services, delivery, message_id, data, sending)
+                return await _send_claimed(services, channel, rendered, sending)
             except Exception as exc:
                 if database_unavailable(exc):
                     raise
@@ -220,20 +198,21 @@ async def _deliver(services: Services, delivery: Delivery, sending: Sending) -> 
 
 
 async def _send_claimed(
-    services: Services, delivery: Delivery, message_id: str, data: bytes, sending: Sending
+    services: Services, channel: Channel, rendered: Rendered, sending: Sending
 ) -> str:
-    """Sends one rendered message and records the outcome; the caller holds a send slot."""
+    """Sends one rendered delivery and records the outcome; the caller holds a send slot."""
+    delivery = rendered.delivery
     key, tick = delivery.key, sending.tick
     sending.started.add(key)
     try:
-        attempts = await _send(services, delivery, data, sending)
+        attempts = await _send(services, channel, rendered, sending)
     except SendError as err:
         final = err.permanent or tick.remaining(delivery.expires_at) <= 0
         reason = err.reason if err.permanent or not final else f"{err.reason}; {WINDOW_PASSED}"
         if missed_window(reason):
             services.metrics.missed_window.labels(key.kind).inc()
         return await _finish(services, key, "failed" if final else "pending", reason, err.attempts)
-    await sending.marks.record(ledger.SentMark(key, message_id, attempts), delivery)
+    await sending.marks.record(ledger.SentMark(key, rendered.ident, attempts), rendered)
     _count_lateness(services, delivery, tick)
     return "sent"
 
@@ -247,10 +226,10 @@ def _count_lateness(services: Services, delivery: Delivery, tick: TickTime) -> N
         services.metrics.catch_up_sends.labels(delivery.key.kind).inc()
 
 
-async def _send(services: Services, delivery: Delivery, data: bytes, sending: Sending) -> int:
-    """SMTP with retries, never past the slot's expiry nor the claim's lease; returns the
-    attempts used."""
-    settings = services.settings
+async def _send(services: Services, channel: Channel, rendered: Rendered, sending: Sending) -> int:
+    """The channel's transmission with retries, never past the slot's expiry nor the claim's
+    lease; returns the attempts used."""
+    settings, delivery = services.settings, rendered.delivery
     started = time.monotonic()
     until = sending.attempts_until
 
@@ -260,7 +239,7 @@ async def _send(services: Services, delivery: Delivery, data: bytes, sending: Se
             raise SendError(LEASE_RAN_OUT, permanent=False)
         try:
             async with asyncio.timeout(left):
-                await services.smtp.send(settings.mail_from, delivery.to_addr, data)
+                await channel.transmit(delivery, rendered)
         except TimeoutError:
             raise SendError(LEASE_RAN_OUT, permanent=False) from None
 
@@ -278,8 +257,12 @@ async def _send(services: Services, delivery: Delivery, data: bytes, sending: Se
 @dataclass(frozen=True)
 class _Waiting:
     mark: ledger.SentMark
-    delivery: Delivery
+    rendered: Rendered
     done: asyncio.Future[None]
+
+    @property
+    def delivery(self) -> Delivery:
+        return self.rendered.delivery
 
 
 class SentMarks:
@@ -304,10 +287,10 @@ class SentMarks:
         self._waiting: list[_Waiting] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def record(self, mark: ledger.SentMark, delivery: Delivery) -> None:
+    async def record(self, mark: ledger.SentMark, rendered: Rendered) -> None:
         """Queues the mark and waits until it is committed; raises if the commit failed."""
         done = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(mark, delivery, done))
+        self._waiting.append(_Waiting(mark, rendered, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await done
@@ -332,6 +315,8 @@ class SentMarks:
         error = await self._commit([item])
         if error is None or database_unavailable(error):
             return error
+        if self._services.channels[item.mark.key.channel].in_transaction:
+            return error  # the delivery itself failed (an in-app row): not sent
         key = item.mark.key
         log.error(
             "after_sent_failed",
@@ -382,27 +367,16 @@ def _settle(group: Sequence[_Waiting], error: Exception | None) -> None:
 
 async def _mark_sent(services: Services, group: Sequence[_Waiting]) -> None:
     """Marks a group ``sent`` and runs their ``after_sent`` steps, in one transaction."""
+    now = services.clock()
     async with services.engine.begin() as conn:
-        await ledger.mark_sent_many(conn, [item.mark for item in group], services.clock())
+        await ledger.mark_sent_many(conn, [item.mark for item in group], now)
         for item in group:
             if item.delivery.after_sent is not None:
                 await item.delivery.after_sent(conn)
-
-
-def _message_bytes(services: Services, delivery: Delivery, message_id: str) -> bytes:
-    content = render(services.templates, delivery.key.kind, delivery.context)
-    return build_message(
-        OutgoingMessage(
-            from_addr=services.settings.mail_from,
-            to_addr=delivery.to_addr,
-            subject=content.subject,
-            text=content.text,
-            html=content.html,
-            message_id=message_id,
-            kind=delivery.key.kind,
-            date=services.clock(),
-        )
-    )
+        for name, channel in services.channels.items():
+            sent = [item.rendered for item in group if item.mark.key.channel == name]
+            if sent:
+                await channel.record(conn, sent, now)
 
 
 async def _finish(services: Services, key: SlotKey, status: str, reason: str, attempts: int) -> str:

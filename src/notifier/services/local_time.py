@@ -54,7 +54,7 @@ from sqlalchemy.engine import Dialect, Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
-from notifier.content.mime import check_address
+from notifier.channels.base import Delivery
 from notifier.db.engine import autocommit
 from notifier.db.id_lists import among
 from notifier.db.known_zones import ZONES_FINGERPRINT_SQL, KnownZones
@@ -68,7 +68,7 @@ from notifier.db.schema import (
 )
 from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import RETRYABLE_SQL, TAKEN_SQL
-from notifier.rules.kinds import BY_NAME
+from notifier.rules.kinds import BY_NAME, Kind
 from notifier.rules.local_time_slots import (
     DueSlot,
     PlanEntry,
@@ -77,11 +77,12 @@ from notifier.rules.local_time_slots import (
     selection_plan,
     slot_instant,
 )
-from notifier.rules.recipient import RecipientState, Send, decide
+from notifier.rules.recipient import refusal_of
 from notifier.services.batches import TickInstant, run_inline
+from notifier.services.channel_choice import addressee, load_preferences, new_plan
 from notifier.services.counts import TickCounts
-from notifier.services.dispatch import Delivery, dispatch
-from notifier.services.plan import Plan, plan_each
+from notifier.services.dispatch import dispatch
+from notifier.services.plan import Addressee, Plan, plan_each
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
 
@@ -92,10 +93,10 @@ log = structlog.get_logger("notifier.local_time")
 class DueUser:
     """One user's slot that is due this tick and passed the fresh-row checks."""
 
-    key: SlotKey
+    key: SlotKey  # on the email channel; ``Plan.offer`` makes one per channel of ``who``
     slot: DueSlot
     zone: ZoneInfo
-    email: str
+    who: Addressee
     user_name: str | None
     workspace_id: uuid.UUID | None
 
@@ -108,15 +109,16 @@ class TickContext:
     catch_up: timedelta
     base_url: str
 
-    def delivery(self, item: DueUser, context: Mapping[str, object]) -> Delivery:
-        """A send that the next tick takes over once the slot leaves its catch-up window."""
-        return Delivery(
-            key=item.key,
-            to_addr=item.email,
-            context=context,
-            expires_at=item.slot.due + self.catch_up,
-            due_at=item.slot.due,
-        )
+    def offer(self, plan: Plan, item: DueUser, kind: Kind, context: Mapping[str, object]) -> None:
+        """The item on each of its channels; a send that the next tick takes over once the
+        slot leaves its catch-up window."""
+
+        def make(key: SlotKey, address: str | None) -> Delivery:
+            expires_at = item.slot.due + self.catch_up
+            due = item.slot.due
+            return Delivery(key, address, context, expires_at, None, due, item.workspace_id)
+
+        plan.offer(item.key, item.who, kind, item.slot.due, make)
 
 
 Prepare = Callable[[AsyncConnection, Sequence[DueUser], TickContext, Plan], Awaitable[None]]
@@ -418,6 +420,7 @@ def _fresh_rows_query(
             func.coalesce(kind.settings_time, kind.default_time).label("at"),
             (func.coalesce(skip, False) if skip is not None else literal(False)).label("skip"),
             u.is_active,
+            n.webhook_url,
             func.coalesce(n.email_enabled, True).label("email_enabled"),
             func.coalesce(kind.settings_enabled, False).label("kind_enabled"),
         )
@@ -436,44 +439,45 @@ async def _process(
     now: datetime,
 ) -> TickCounts:
     """Re-reads one batch, decides per user, builds content, then hands over to dispatch."""
-    plan = Plan()
+    plan = new_plan(services)
     async with services.engine.connect() as conn:
         rows = (
             (await conn.execute(_fresh_rows_query(kind, ids, conn.dialect.name))).mappings().all()
         )
+        preferences = await load_preferences(conn, kind.kind, ids)
         due: list[DueUser] = []
 
         def plan_one(row: Mapping[str, Any]) -> None:
-            due.extend(resolve_row(row, kind.kind, ctx.window, plan))
+            who = addressee(services, row, kind.kind, preferences, row["id"])
+            due.extend(resolve_row(row, kind.kind, ctx.window, plan, who))
 
         plan_each(rows, plan_one, lambda row: row["id"])
         await kind.prepare(conn, due, ctx, plan)
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
 
 
-def resolve_row(row: Mapping[str, Any], kind: str, window: Window, plan: Plan) -> list[DueUser]:
-    """The slots of one fresh row that are due and may go to the user; bad data becomes a
-    failed outcome, by id. An unknown zone is timed as UTC, so its failure is recorded once
-    per date, like a send would be."""
+def resolve_row(
+    row: Mapping[str, Any], kind: str, window: Window, plan: Plan, who: Addressee
+) -> list[DueUser]:
+    """The slots of one fresh row that are due. An unknown zone is timed as UTC, so its
+    failure is recorded once per date (per channel), like a send would be; a recipient the
+    policy refuses is recorded skipped there rather than failed."""
+    zone_name = effective_zone_name(row["user_zone"], row["workspace_zone"])
     try:
-        zone: ZoneInfo | None = get_zone(
-            effective_zone_name(row["user_zone"], row["workspace_zone"])
-        )
+        zone: ZoneInfo | None = get_zone(zone_name)
     except UnknownZoneError:
         zone = None
     due = []
     for slot in due_slots(zone or UTC, row["at"], row["skip"], window):
         key = _key(kind, row, slot)
-        decision = decide(RecipientState.from_row(row), BY_NAME[kind], "email", slot.due)
-        if not isinstance(decision, Send):
-            plan.decline(key, decision)
-            continue
         if zone is None:
-            plan.fail(key, "unknown time zone")
+            refusal = refusal_of(who.state, BY_NAME[kind])
+            if refusal:
+                plan.skip_all(key, who, refusal)
+            else:
+                plan.fail_all(key, who, "unknown time zone")
             continue
-        with plan.row(key):
-            email = check_address(row["email"])
-            due.append(DueUser(key, slot, zone, email, row["user_name"], row["workspace_id"]))
+        due.append(DueUser(key, slot, zone, who, row["user_name"], row["workspace_id"]))
     return due
 
 

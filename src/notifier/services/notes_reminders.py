@@ -24,6 +24,7 @@ from notifier.db.schema import (
 from notifier.rules.kinds import BY_NAME
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext
 from notifier.services.plan import Plan
+from notifier.services.row_errors import row_error
 
 KIND = BY_NAME["notes_reminder"]
 
@@ -36,9 +37,9 @@ async def prepare(
     for item in due:
         drafts = counts.get(item.key.user_id, 0)
         if drafts == 0:
-            plan.skip(item.key, "no draft session notes")
+            plan.skip_all(item.key, item.who, "no draft session notes")
             continue
-        with plan.row(item.key):
+        try:
             context = notes_context(
                 user_name=item.user_name,
                 day=item.slot.day,
@@ -47,7 +48,10 @@ async def prepare(
                 draft_count=drafts,
                 base_url=ctx.base_url,
             )
-            plan.deliveries.append(ctx.delivery(item, context))
+        except Exception as exc:  # one user's bad data costs that user's slot alone
+            plan.fail_all(item.key, item.who, row_error(exc))
+            continue
+        ctx.offer(plan, item, KIND, context)
 
 
 async def draft_counts(conn: AsyncConnection, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:

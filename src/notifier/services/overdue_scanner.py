@@ -37,12 +37,13 @@ from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import slot_finished
 from notifier.rules.kinds import BY_NAME
 from notifier.services.batches import TickInstant
+from notifier.services.channel_choice import addressee, new_plan
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
-from notifier.services.plan import Plan, plan_each
+from notifier.services.plan import plan_each
 from notifier.services.task_common import (
     StateFollowingJob,
-    fetch_rows,
+    fetch_batch,
     join_recipient,
     open_task,
     plan_row,
@@ -100,14 +101,17 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     """Plans and dispatches one batch, then marks what is finished ``overdue``."""
     now = tick.current(services.clock)
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
-    plan = Plan()
+    plan = new_plan(services)
+    stmt = fresh_rows(ids, now, services.engine.dialect.name)
+    rows, preferences = await fetch_batch(services, stmt, KIND.name)
 
     def plan_one(row: Any) -> None:
         key = SlotKey(KIND.name, row["task_id"], row["user_id"], row["due_date"])
+        who = addressee(services, row, KIND.name, preferences, row["user_id"])
         base_url = services.settings.app_base_url
-        plan_row(plan, row, KIND, key, now=now, base_url=base_url, expires_at=now + catch_up)
+        expires_at = now + catch_up
+        plan_row(plan, row, KIND, key, who, now=now, base_url=base_url, expires_at=expires_at)
 
-    rows = await fetch_rows(services, fresh_rows(ids, now, services.engine.dialect.name))
     plan_each(rows, plan_one, lambda row: row["task_id"])
     counts = await dispatch(services, plan.deliveries, plan.outcomes, now=now)
     await mark_overdue(services, ids, now)

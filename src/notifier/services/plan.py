@@ -11,18 +11,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TypeVar
 
 import structlog
 
+from notifier.channels.addresses import Addresses, NoAddressError, WebhookSetup
+from notifier.channels.base import Delivery
 from notifier.delivery.ledger import Outcome, SlotKey
-from notifier.rules.recipient import Hold, Skip
-from notifier.services.dispatch import Delivery
+from notifier.rules.kinds import Kind
+from notifier.rules.recipient import Hold, RecipientState, Send, Skip, decide
 from notifier.services.row_errors import row_error
 
 log = structlog.get_logger("notifier.plan")
 Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """One recipient of a slot: the policy's view, the addresses, the channels to try."""
+
+    state: RecipientState
+    addresses: Addresses
+    channels: tuple[str, ...]
+
+
+MakeDelivery = Callable[[SlotKey, str | None], Delivery]
 
 
 @dataclass
@@ -31,6 +46,7 @@ class Plan:
 
     deliveries: list[Delivery] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
+    webhooks: WebhookSetup = field(default_factory=lambda: WebhookSetup(False, False))
 
     def skip(self, key: SlotKey, reason: str) -> None:
         self.outcomes.append(Outcome(key, "skipped", reason))
@@ -38,11 +54,44 @@ class Plan:
     def fail(self, key: SlotKey, reason: str) -> None:
         self.outcomes.append(Outcome(key, "failed", reason))
 
+    def skip_all(self, key: SlotKey, who: Addressee, reason: str) -> None:
+        """``skipped`` on every channel of the recipient."""
+        for channel in who.channels:
+            self.skip(replace(key, channel=channel), reason)
+
+    def fail_all(self, key: SlotKey, who: Addressee, reason: str) -> None:
+        """``failed`` on every channel of the recipient."""
+        for channel in who.channels:
+            self.fail(replace(key, channel=channel), reason)
+
     def decline(self, key: SlotKey, decision: Skip | Hold) -> None:
         """The recipient policy said no: ``skipped`` with its reason, or held, which records
         nothing (the slot stays due, and a tick at the hold's end sends it)."""
         if isinstance(decision, Skip):
             self.skip(key, decision.reason)
+
+    def offer(
+        self, key: SlotKey, who: Addressee, kind: Kind, at: datetime, make: MakeDelivery
+    ) -> None:
+        """The slot on each of the recipient's channels: a delivery, or an outcome saying why
+        not (the recipient policy's skip, no address for the channel, a bad address), each
+        channel on its own."""
+        for channel in who.channels:
+            channel_key = replace(key, channel=channel)
+            decision = decide(who.state, kind, channel, at)
+            if not isinstance(decision, Send):
+                self.decline(channel_key, decision)
+                continue
+            with self.row(channel_key):
+                self._deliver(channel_key, who.addresses, make)
+
+    def _deliver(self, key: SlotKey, addresses: Addresses, make: MakeDelivery) -> None:
+        try:
+            address = addresses.for_channel(key.channel, self.webhooks)
+        except NoAddressError as exc:
+            self.skip(key, str(exc))
+            return
+        self.deliveries.append(make(key, address))
 
     @contextmanager
     def row(self, key: SlotKey) -> Iterator[None]:

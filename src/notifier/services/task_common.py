@@ -22,17 +22,16 @@ from sqlalchemy import ColumnElement, Select, and_, func
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
-from notifier.content.mime import check_address
+from notifier.channels.base import Delivery
 from notifier.content.task_notification import TaskFacts, task_context
 from notifier.db.engine import autocommit
 from notifier.db.schema import notification_settings, tasks, users, workspaces
 from notifier.delivery.ledger import SlotKey
 from notifier.rules.kinds import Kind
-from notifier.rules.recipient import RecipientState, Send, decide
 from notifier.services.batches import TickInstant, run_inline
+from notifier.services.channel_choice import ByUser, load_preferences
 from notifier.services.counts import TickCounts
-from notifier.services.dispatch import Delivery
-from notifier.services.plan import Plan
+from notifier.services.plan import Addressee, Plan
 from notifier.timemath.zones import check_in_calendar, effective_zone_name, get_zone
 
 AfterSent = Callable[[AsyncConnection], Awaitable[None]]
@@ -66,6 +65,8 @@ def recipient_columns() -> list[Any]:
         u.timezone.label("user_zone"),
         workspaces.c.timezone.label("workspace_zone"),
         u.is_active,
+        u.workspace_id.label("recipient_workspace_id"),
+        s.webhook_url,
         func.coalesce(s.email_enabled, True).label("email_enabled"),
         func.coalesce(s.task_reminders_enabled, True).label("kind_enabled"),
     ]
@@ -97,6 +98,7 @@ def plan_row(
     row: Any,
     kind: Kind,
     key: SlotKey,
+    who: Addressee,
     *,
     now: datetime,
     base_url: str,
@@ -105,17 +107,17 @@ def plan_row(
     due_at: datetime | None = None,
     slot_column: str = "due_date",
 ) -> None:
-    """One fresh row becomes a delivery, or a recorded outcome; bad data costs this row only."""
-    decision = decide(RecipientState.from_row(row), kind, "email", now)
-    if not isinstance(decision, Send):
-        plan.decline(key, decision)
-        return
-    with plan.row(key):
+    """One fresh row becomes a delivery per channel, or recorded outcomes; bad data costs
+    that (slot, channel) only."""
+
+    def make(channel_key: SlotKey, address: str | None) -> Delivery:
         zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
         check_in_calendar(key.slot, zone, slot_column)
-        to_addr = check_address(row["email"])
         context = task_context(task_facts(row), zone, now, base_url)
-        plan.deliveries.append(Delivery(key, to_addr, context, expires_at, after_sent, due_at))
+        workspace = row["recipient_workspace_id"]
+        return Delivery(channel_key, address, context, expires_at, after_sent, due_at, workspace)
+
+    plan.offer(key, who, kind, now, make)
 
 
 async def fetch_ids(services: Services, stmt: Select[Any]) -> list[uuid.UUID]:
@@ -153,3 +155,12 @@ async def fetch_rows(services: Services, stmt: Select[Any]) -> Sequence[Any]:
     """Re-reads the current state of one batch just before planning its sends."""
     async with services.engine.connect() as conn:
         return list((await conn.execute(stmt)).mappings().all())
+
+
+async def fetch_batch(
+    services: Services, stmt: Select[Any], kind: str
+) -> tuple[Sequence[Any], ByUser]:
+    """``fetch_rows`` and the batch's channel preferences of ``kind``, on one connection."""
+    async with services.engine.connect() as conn:
+        rows = list((await conn.execute(stmt)).mappings().all())
+        return rows, await load_preferences(conn, kind, (row["user_id"] for row in rows))

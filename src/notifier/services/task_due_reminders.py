@@ -27,12 +27,13 @@ from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import slot_unfinished
 from notifier.rules.kinds import BY_NAME, TASK_DUE_LEAD
 from notifier.services.batches import TickInstant
+from notifier.services.channel_choice import addressee, new_plan
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
-from notifier.services.plan import Plan, plan_each
+from notifier.services.plan import plan_each
 from notifier.services.task_common import (
     StateFollowingJob,
-    fetch_rows,
+    fetch_batch,
     join_recipient,
     open_task,
     plan_row,
@@ -72,15 +73,17 @@ def fresh_rows(ids: Sequence[uuid.UUID], now: datetime, dialect_name: str) -> Se
 async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstant) -> TickCounts:
     """Plans and dispatches one batch of candidate tasks."""
     now = tick.current(services.clock)
-    rows = await fetch_rows(services, fresh_rows(ids, now, services.engine.dialect.name))
+    stmt = fresh_rows(ids, now, services.engine.dialect.name)
+    rows, preferences = await fetch_batch(services, stmt, KIND.name)
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
-    plan = Plan()
+    plan = new_plan(services)
 
     def plan_one(row: Any) -> None:
         key = SlotKey(KIND.name, row["task_id"], row["user_id"], row["due_date"])
+        who = addressee(services, row, KIND.name, preferences, row["user_id"])
         expires_at = min(row["due_date"], now + catch_up)
         base_url = services.settings.app_base_url
-        plan_row(plan, row, KIND, key, now=now, base_url=base_url, expires_at=expires_at)
+        plan_row(plan, row, KIND, key, who, now=now, base_url=base_url, expires_at=expires_at)
 
     plan_each(rows, plan_one, lambda row: row["task_id"])
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)

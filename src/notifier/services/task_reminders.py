@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -40,9 +41,10 @@ from notifier.rules.kinds import (
     TASK_REMINDER_LATENESS,
 )
 from notifier.services.batches import TickInstant
+from notifier.services.channel_choice import new_plan, own_channel_addressee
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import WINDOW_PASSED, dispatch
-from notifier.services.plan import Plan, plan_each
+from notifier.services.plan import plan_each
 from notifier.services.task_common import (
     AfterSent,
     StateFollowingJob,
@@ -58,7 +60,8 @@ KIND = BY_NAME["task_reminder"]
 
 
 def candidates(now: datetime) -> Select[Any]:
-    """Ids of unsent email reminders due by ``now`` (within the horizon) and not finished."""
+    """Ids of unsent reminders due by ``now`` (within the horizon) and not finished, on any
+    channel (each row goes to its own)."""
     r = task_reminders.c
     return (
         select(r.id)
@@ -66,7 +69,6 @@ def candidates(now: datetime) -> Select[Any]:
             r.sent == False,  # noqa: E712  (the partial index's predicate, spelled alike)
             r.remind_at <= now,
             r.remind_at > now - TASK_REMINDER_LATENESS - TASK_REMINDER_LATE_RECORD,
-            r.channel == "email",
             slot_unfinished(KIND.name, r.id, r.user_id, r.remind_at),
         )
         .order_by(r.remind_at)
@@ -80,6 +82,7 @@ def fresh_rows(ids: Sequence[uuid.UUID], dialect_name: str) -> Select[Any]:
         select(
             r.id.label("reminder_id"),
             r.user_id,
+            r.channel,
             r.remind_at,
             *task_columns(),
             *recipient_columns(),
@@ -120,19 +123,21 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     exactly 24 hours late at the tick is sent, however long its batch waited.
     """
     now = tick.current(services.clock)
-    plan = Plan()
+    plan = new_plan(services)
 
     def plan_one(row: Any) -> None:
+        who = own_channel_addressee(row, row["channel"])
         key = SlotKey(KIND.name, row["reminder_id"], row["user_id"], row["remind_at"])
         reason = not_sendable(row, tick.instant)
         if reason:
-            plan.skip(key, reason)
+            plan.skip(replace(key, channel=who.channels[0]), reason)
             return
         plan_row(
             plan,
             row,
             KIND,
             key,
+            who,
             now=now,
             base_url=services.settings.app_base_url,
             expires_at=shifted(row["remind_at"], TASK_REMINDER_LATENESS),

@@ -1,0 +1,76 @@
+"""In-app notifications (contract section 9): a row the host shows in its own UI.
+
+The row is the delivery: it is inserted in the transaction that marks the slot ``sent``, so
+it exists exactly once whatever crashes (its id is derived from the slot, and the insert
+ignores a row already there). ``NOTIFY notifier_in_app`` with the user's id runs in the same
+transaction; PostgreSQL delivers it on commit, so a host listening can push the row to an open
+browser at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.channels.base import Delivery, Rendered
+from notifier.content.render import ShortContent, render_short
+from notifier.db.schema import in_app_notifications
+from notifier.db.upsert import insert_ignoring_conflicts
+from notifier.delivery.ledger import SlotKey
+from notifier.rules.kinds import IN_APP
+
+NOTIFY_CHANNEL = "notifier_in_app"
+_ROW_IDS = uuid.UUID("1f6d3f0e-3b8e-4c31-9a55-6b0d5e6a2c11")  # namespace of uuid5 row ids
+_UNIQUE = ("kind", "entity_id", "user_id", "slot")
+_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', CAST(u AS text)) FROM unnest(:users) AS u")
+
+
+class InAppChannel:
+    """Renders title, body and link; ``record`` inserts the rows and notifies."""
+
+    name = IN_APP
+    in_transaction = True
+
+    def __init__(self, templates: Environment) -> None:
+        self._templates = templates
+
+    def ident(self, key: SlotKey) -> str:
+        """The row's id, the same for every attempt at the slot."""
+        return str(uuid.uuid5(_ROW_IDS, f"{key.kind}|{key.entity_id}|{key.user_id}|{key.slot}"))
+
+    def render(self, delivery: Delivery, ident: str) -> ShortContent:
+        return render_short(self._templates, delivery.key.kind, delivery.context)
+
+    async def transmit(self, delivery: Delivery, rendered: Rendered) -> None:
+        return None  # the row is written by ``record``, with the ``sent`` mark
+
+    async def record(self, conn: AsyncConnection, sent: Sequence[Rendered], now: datetime) -> None:
+        if not sent:
+            return
+        stmt = insert_ignoring_conflicts(conn.dialect.name, in_app_notifications, _UNIQUE)
+        await conn.execute(stmt, [_row(item, now) for item in sent])
+        if conn.dialect.name == "postgresql":
+            users = sorted({item.delivery.key.user_id for item in sent})
+            await conn.execute(_NOTIFY, {"users": users})
+
+
+def _row(item: Rendered, now: datetime) -> dict[str, Any]:
+    key, content = item.delivery.key, item.payload
+    return {
+        "id": uuid.UUID(item.ident),
+        "workspace_id": item.delivery.workspace_id,
+        "user_id": key.user_id,
+        "kind": key.kind,
+        "entity_id": key.entity_id,
+        "slot": key.slot,
+        "title": content.title,
+        "body": content.body,
+        "url": content.url,
+        "created_at": now,
+    }

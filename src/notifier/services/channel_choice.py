@@ -1,0 +1,65 @@
+"""Each recipient's channels for one kind, read per batch: preferences, defaults, addresses.
+
+One query a batch reads the batch's ``notification_preferences`` rows of the kind; the pure
+rule (``rules.channels``) then decides per user with ``DEFAULT_CHANNELS``. A
+``task_reminders`` row names its own channel instead, and preferences are not consulted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.app import Services
+from notifier.channels.addresses import Addresses
+from notifier.channels.registry import webhook_setup
+from notifier.db.schema import notification_preferences
+from notifier.rules.channels import Preferences, channels_for
+from notifier.rules.recipient import RecipientState
+from notifier.services.plan import Addressee, Plan
+
+ByUser = Mapping[uuid.UUID, Preferences]
+
+
+async def load_preferences(
+    conn: AsyncConnection, kind: str, user_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[tuple[str, str], bool]]:
+    """The batch's preference rows of ``kind``, by user."""
+    ids = list(set(user_ids))
+    found: dict[uuid.UUID, dict[tuple[str, str], bool]] = defaultdict(dict)
+    if not ids:
+        return found
+    p = notification_preferences.c
+    stmt = select(p.user_id, p.channel, p.enabled).where(p.kind == kind, p.user_id.in_(ids))
+    for user_id, channel, enabled in (await conn.execute(stmt)).all():
+        found[user_id][(kind, channel)] = bool(enabled)
+    return found
+
+
+def new_plan(services: Services) -> Plan:
+    """A batch's plan, knowing whether webhooks are set up on this worker."""
+    return Plan(webhooks=webhook_setup(services.settings))
+
+
+def addressee(
+    services: Services, row: Mapping[str, Any], kind: str, preferences: ByUser, user_id: Any
+) -> Addressee:
+    """The recipient of one fresh row (its ``email``, ``webhook_url`` and switch columns)."""
+    defaults = services.settings.channels_by_default()
+    channels = channels_for(kind, preferences.get(user_id, {}), defaults)
+    return Addressee(RecipientState.from_row(row), _addresses(row), tuple(channels))
+
+
+def own_channel_addressee(row: Mapping[str, Any], channel: object) -> Addressee:
+    """A ``task_reminders`` row's recipient: only the row's own channel."""
+    name = channel if isinstance(channel, str) else "email" if channel is None else str(channel)
+    return Addressee(RecipientState.from_row(row), _addresses(row), (name,))
+
+
+def _addresses(row: Mapping[str, Any]) -> Addresses:
+    return Addresses(row["email"], row["webhook_url"])
