@@ -18,6 +18,7 @@ from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
 from tests.support.data import Data
+from tests.support.receiver import start_receiver  # noqa: F401  (a fixture)
 from tests.support.servers import Server, free_port, local_servers
 from tests.support.smtp import CaptureServer
 

@@ -13,91 +13,21 @@ import base64
 import json
 import os
 import socket
-import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from notifier.delivery.smtp import SendError
 from notifier.delivery.webhook import WebhookClient, WebhookOptions, signature_headers
+from tests.support.receiver import TOKEN, StartReceiver
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 BODY = json.dumps({"text": "Reminder: standup at 09:00", "kind": "task_due"}).encode()
-TOKEN = "tok-3f9a"  # stands for the secret part of a Slack-style URL; never in a reason
 
 
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    transport: object
-
-
-@dataclass
-class Receiver:
-    """A real aiohttp server that records every request and answers as the test says."""
-
-    status: int = 200
-    location: str | None = None
-    release: asyncio.Event | None = None  # when set: answer only once the test sets it
-    reset: bool = False  # when set: drop the connection with a TCP reset instead of answering
-    requests: list[Received] = field(default_factory=list)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/{TOKEN}?token={TOKEN}"
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        self.requests.append(Received(dict(request.headers), body, request.transport))
-        if self.reset:
-            _reset(request)
-        if self.release is not None:
-            await self.release.wait()
-        headers = {"Location": self.location} if self.location else {}
-        return web.Response(status=self.status, headers=headers, text="ok")
-
-
-def _reset(request: web.Request) -> None:
-    transport = request.transport
-    assert transport is not None
-    sock = transport.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
-StartReceiver = Callable[[], Awaitable[Receiver]]
 MakeClient = Callable[..., WebhookClient]
-
-
-@pytest.fixture
-async def start_receiver() -> AsyncIterator[StartReceiver]:
-    runners: list[web.AppRunner] = []
-    receivers: list[Receiver] = []
-
-    async def start() -> Receiver:
-        receiver = Receiver()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", receiver.handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        receiver.port = runner.addresses[0][1]
-        runners.append(runner)
-        receivers.append(receiver)
-        return receiver
-
-    yield start
-    for receiver in receivers:
-        if receiver.release is not None:
-            receiver.release.set()
-    for runner in runners:
-        await runner.cleanup()
 
 
 @pytest.fixture

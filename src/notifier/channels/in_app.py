@@ -28,7 +28,10 @@ from notifier.rules.kinds import IN_APP
 NOTIFY_CHANNEL = "notifier_in_app"
 _ROW_IDS = uuid.UUID("1f6d3f0e-3b8e-4c31-9a55-6b0d5e6a2c11")  # namespace of uuid5 row ids
 _UNIQUE = ("kind", "entity_id", "user_id", "slot")
-_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', CAST(u AS text)) FROM unnest(:users) AS u")
+_NOTIFY = text(
+    f"SELECT pg_notify('{NOTIFY_CHANNEL}', CAST(u AS text))"
+    " FROM unnest(CAST(:users AS uuid[])) AS u"
+)
 
 
 class InAppChannel:
