@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pydantic
+import pytest
+
 from notifier.config import Settings
 from notifier.ops.checks import (
     FAIL,
@@ -70,3 +73,18 @@ def test_locations_and_errors_never_carry_a_secret() -> None:
     error = ConnectionError("cannot reach redis://:redis-pass-2@cache.internal:6380/3 (db-pass-1)")
     text = describe_error(error, secrets_of(s))
     assert "pass" not in text and text.startswith("ConnectionError: cannot reach")
+
+
+def test_webhook_settings_that_are_likely_mistakes_are_warned() -> None:
+    unsigned = check_configuration(settings(default_channels="email,webhook"), NOW)
+    assert unsigned.status == WARN and "WEBHOOK_SECRET is unset" in unsigned.detail
+    private = check_configuration(settings(webhook_allow_private=True), NOW)
+    assert private.status == WARN and "development only" in private.detail
+
+
+def test_a_bad_webhook_secret_or_channel_stops_the_start_without_echoing_it() -> None:
+    for bad in ({"webhook_secret": "whsec_!!!"}, {"default_channels": "email,sms"}):
+        with pytest.raises(pydantic.ValidationError) as caught:
+            settings(**bad)
+        [error] = caught.value.errors()  # what ``notifier`` prints: the name and the message
+        assert error["loc"] == (next(iter(bad)),) and "!!!" not in error["msg"]

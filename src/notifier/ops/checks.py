@@ -88,7 +88,22 @@ def config_problems(settings: Settings, now: datetime) -> tuple[list[str], list[
         warnings.append("every job is disabled (JOB_<NAME>_ENABLED): this worker sends nothing")
     if not settings.app_base_url.startswith(("https://", "http://")):
         warnings.append("APP_BASE_URL should start with https:// (links in emails)")
+    warnings += webhook_warnings(settings)
     return failures, warnings
+
+
+def webhook_warnings(settings: Settings) -> list[str]:
+    """Webhook settings that are valid but likely a mistake in production."""
+    warnings = []
+    if settings.webhook_secret is None and "webhook" in settings.channels_by_default():
+        warnings.append(
+            "DEFAULT_CHANNELS names webhook but WEBHOOK_SECRET is unset: webhooks are skipped"
+        )
+    if settings.webhook_allow_private:
+        warnings.append(
+            "WEBHOOK_ALLOW_PRIVATE=true lets webhooks reach private addresses: development only"
+        )
+    return warnings
 
 
 def schedule_problems(settings: Settings, now: datetime) -> Iterable[str]:
