@@ -29,6 +29,7 @@ class Receiver:
     location: str | None = None
     release: asyncio.Event | None = None  # when set: answer only once the test sets it
     reset: bool = False  # when set: drop the connection with a TCP reset instead of answering
+    delay: float = 0.0  # a slow receiver: seconds it takes per request once it has the body
     requests: list[Received] = field(default_factory=list)
     port: int = 0
 
@@ -43,6 +44,8 @@ class Receiver:
             _reset(request)
         if self.release is not None:
             await self.release.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         headers = {"Location": self.location} if self.location else {}
         return web.Response(status=self.status, headers=headers, text="ok")
 
