@@ -1,7 +1,9 @@
 """``notifier dev`` as a person runs it: a real subprocess, no configuration, Ctrl-C to stop.
 
 What is checked: the demo's mail of every registered kind reaches the inbox within two
-minutes of the command starting, exactly once each; ``/health`` and the banner say dev mode;
+minutes of the command starting, exactly once each, and so do the in-app user's rows and the
+webhook user's signed posts, which dev mode's own receiver verifies; ``/health`` and the banner
+say dev mode;
 the SQLite stand-in holds the ledger; Ctrl-C exits 0 and frees every port; a PostgreSQL
 ``DATABASE_URL`` replaces the SQLite stand-in, and one holding somebody else's data is refused
 unless ``--allow-existing-data`` is given.
@@ -9,6 +11,7 @@ unless ``--allow-existing-data`` is given.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import urllib.request
 from collections.abc import AsyncIterator
@@ -23,9 +26,10 @@ from notifier.db.engine import make_engine
 from notifier.db.schema import reminders_sent, users, workspaces
 from notifier.dev.seed import DEMO_WORKSPACE_ID
 from notifier.jobs.registry import tick_functions
-from notifier.rules.kinds import JOB_KINDS
+from notifier.rules.kinds import IN_APP, JOB_KINDS, WEBHOOK
 from tests.support.data import Data
-from tests.support.dev import DevProcess, expected_mail, listening, poll
+from tests.support.dev import DevProcess, expected_mail, expected_on, listening, poll
+from tests.support.worker import wait_until
 
 TWO_MINUTES = timedelta(minutes=2)
 
@@ -49,6 +53,22 @@ def test_demo_mail_of_every_kind_arrives_within_two_minutes(dev_run: DevProcess)
     assert len({m["message_id"] for m in messages}) == len(messages)  # never twice
 
 
+async def test_demo_in_app_rows_and_verified_webhooks_arrive_within_two_minutes(
+    dev_run: DevProcess,
+) -> None:
+    rows, posts = expected_on(IN_APP), expected_on(WEBHOOK)
+    assert rows and posts
+    verified = sorted((kind, to, True) for kind, to in posts)
+    left = dev_run.started + TWO_MINUTES - datetime.now(dev_run.started.tzinfo)
+
+    async def arrived() -> bool:
+        shown = await asyncio.to_thread(dev_run.in_app)
+        return shown == rows and await asyncio.to_thread(dev_run.hooked) == verified
+
+    await wait_until(arrived, max(left.total_seconds(), 1), f"in-app {rows}, webhooks {posts}")
+    assert all(p["webhook_id"].startswith("msg_") for p in dev_run.webhooks())
+
+
 def test_health_says_dev_mode(dev_run: DevProcess) -> None:
     status, body = dev_run.health()
     assert status == 200, body
@@ -65,10 +85,13 @@ def test_banner_says_where_everything_is_and_how_to_stop(dev_run: DevProcess) ->
         f"SQLite file {dev_run.data_dir.resolve()}",
         "in-process fakeredis",
         "Seeded the demo workspace",
+        f"in-app    http://localhost:{dev_run.inbox_port}/in-app",
+        f"webhooks  http://localhost:{dev_run.inbox_port}/webhooks",
+        "secret generated for this run",
         "Stop with Ctrl-C",
     ):
         assert fragment in out
-    assert "Traceback" not in out
+    assert "Traceback" not in out and "whsec_" not in out  # the secret is never printed
 
 
 def test_the_inbox_is_marked_dev_and_sandboxes_email_html(dev_run: DevProcess) -> None:

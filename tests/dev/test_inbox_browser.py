@@ -3,7 +3,8 @@
 ``scripts/install-browser`` installs chromium and chromium-driver; a missing browser is an
 error, never a skip. The demo's messages are listed; one opens; its HTML body, in a sandboxed
 iframe, shows the client's name with its markup escaped, and the ``<script>`` in another
-client's name never runs.
+client's name never runs. The In-app and Webhooks pages show the demo's rows and signed posts
+(verified by dev mode's receiver) with every value escaped.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
 from notifier.dev.seed import BOLD_CLIENT, SCRIPT_CLIENT
-from tests.support.dev import DevProcess, expected_mail, poll
+from notifier.rules.kinds import IN_APP, WEBHOOK
+from tests.support.dev import DevProcess, expected_mail, expected_on, poll
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -123,3 +125,47 @@ def test_the_inbox_lists_opens_and_escapes(
     _open(browser, SCRIPT_CLIENT)
     text, _bold, _strong = _html_body_text(browser)
     assert SCRIPT_CLIENT in text and _no_alert(browser)
+
+
+def _channels_delivered(dev_run: DevProcess) -> None:
+    """Waits for every expected in-app row and webhook post, so the pages stay still."""
+    rows, posts = expected_on(IN_APP), expected_on(WEBHOOK)
+    poll(lambda: dev_run.in_app() == rows, 150, f"the demo's in-app rows {rows}")
+    poll(lambda: len(dev_run.webhooks()) >= len(posts), 150, f"the demo's webhooks {posts}")
+
+
+def _cells(driver: WebDriver, row: str, cell: str) -> list[str]:
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"{row} td.{cell}")]
+
+
+def test_the_inbox_shows_in_app_feeds_and_verified_webhooks(
+    dev_run: DevProcess, browser: WebDriver, tmp_path: Path
+) -> None:
+    _channels_delivered(dev_run)
+    browser.get(dev_run.url("/"))
+    browser.find_element(By.ID, "nav-in_app").click()
+    poll(lambda: browser.current_url.endswith("/in-app"), 10, "the in-app page")
+    browser.save_screenshot(str(tmp_path / "in-app.png"))
+    kinds = [
+        r.get_dom_attribute("data-kind")
+        for r in browser.find_elements(By.CSS_SELECTOR, "tr.notification")
+    ]
+    assert sorted(kinds) == sorted(kind for kind, _ in expected_on(IN_APP))
+    titles = _cells(browser, "tr.notification", "title")
+    assert any(BOLD_CLIENT in title for title in titles), titles  # markup shown as text
+    assert browser.find_elements(By.CSS_SELECTOR, "section.feed b") == []
+    assert set(_cells(browser, "tr.notification", "read")) == {"unread"}
+    assert all(link.startswith("http") for link in _cells(browser, "tr.notification", "link"))
+
+    browser.find_element(By.ID, "nav-webhook").click()
+    poll(lambda: browser.current_url.endswith("/webhooks"), 10, "the webhooks page")
+    browser.save_screenshot(str(tmp_path / "webhooks.png"))
+    posts = browser.find_elements(By.CSS_SELECTOR, "tr.hook")
+    assert sorted(p.get_dom_attribute("data-kind") for p in posts) == sorted(
+        kind for kind, _ in expected_on(WEBHOOK)
+    )
+    assert {p.get_dom_attribute("data-verified") for p in posts} == {"yes"}
+    assert set(_cells(browser, "tr.hook", "signature")) == {"verified"}
+    texts = _cells(browser, "tr.hook", "text")
+    assert any(SCRIPT_CLIENT in text for text in texts), texts
+    assert _no_alert(browser)

@@ -19,11 +19,22 @@ from typing import Any
 
 from notifier.dev.seed import build_demo
 from notifier.jobs.registry import tick_functions
+from notifier.rules.kinds import EMAIL
 from tests.support.processes import start_notifier
 from tests.support.servers import free_port
 
 # Variables that would replace a stand-in, or change what the run does, unless a test sets them.
-CLEARED = ("DATABASE", "REDIS", "SMTP_", "JOB_", "HEALTH_", "LOG_LEVEL", "MAIL_FROM")
+CLEARED = (
+    "DATABASE",
+    "REDIS",
+    "SMTP_",
+    "JOB_",
+    "HEALTH_",
+    "LOG_LEVEL",
+    "MAIL_FROM",
+    "WEBHOOK_",
+    "DEFAULT_CHANNELS",
+)
 
 
 def poll(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> None:
@@ -36,10 +47,23 @@ def poll(check: Callable[[], bool], timeout: float, what: str, interval: float =
     raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
 
 
+def expected_on(channel: str) -> list[tuple[str, str]]:
+    """(kind, recipient's email) of the demo's deliveries on ``channel`` from the jobs this
+    build registers (any URL makes the seed expect the webhook user's posts)."""
+    demo = build_demo(datetime.now(UTC), webhook_url="http://127.0.0.1:9/hooks/any")
+    registered = tick_functions()
+    return sorted((e.kind, e.to) for e in demo.expected_on(channel) if e.job in registered)
+
+
 def expected_mail() -> list[tuple[str, str]]:
     """(kind, recipient) of the demo's mail from the jobs this build registers."""
+    return expected_on(EMAIL)
+
+
+def demo_emails() -> dict[str, str]:
+    """User id (text) to email address of the demo's users (their ids are stable)."""
     demo = build_demo(datetime.now(UTC))
-    return sorted((m.kind, m.to) for m in demo.expected if m.job in tick_functions())
+    return {str(user_id): email for email, user_id in demo.user_ids().items()}
 
 
 def get_json(url: str, timeout: float = 5) -> tuple[int, Any]:
@@ -112,6 +136,26 @@ class DevProcess:
 
     def received(self) -> list[tuple[str, str]]:
         return sorted((m["kind"], m["to"]) for m in self.messages())
+
+    def in_app(self) -> list[tuple[str, str]]:
+        """(kind, user's email) of every in-app row the inbox shows."""
+        status, body = get_json(self.url("/api/in-app"))
+        assert status == 200 and body["error"] is None, body
+        return sorted((n["kind"], u["email"]) for u in body["users"] for n in u["notifications"])
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The webhook posts the dev receiver caught, as the inbox's API lists them."""
+        status, body = get_json(self.url("/api/webhooks"))
+        assert status == 200, status
+        return list(body["posts"])
+
+    def hooked(self) -> list[tuple[str, str, bool]]:
+        """(kind, user's email, signature verified) of every caught webhook post."""
+        emails = demo_emails()
+        return sorted(
+            (p["kind"], emails.get(str(p["body"].get("user_id")), "?"), p["verified"])
+            for p in self.webhooks()
+        )
 
     def interrupt(self, timeout: float = 60) -> int:
         """Ctrl-C, as a person does; returns the exit code."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,10 +12,11 @@ from notifier.dev.seed import (
     BOLD_CLIENT,
     DEMO_WORKSPACE_ID,
     SCRIPT_CLIENT,
+    Demo,
     build_demo,
 )
 from notifier.jobs.registry import tick_functions
-from notifier.rules.kinds import JOB_KINDS, JOB_NAMES
+from notifier.rules.kinds import CHANNELS, EMAIL, IN_APP, JOB_KINDS, JOB_NAMES, WEBHOOK
 from notifier.timemath.zones import get_zone
 
 starts = st.datetimes(
@@ -83,3 +85,46 @@ def test_the_same_instant_builds_the_same_ids() -> None:
     at = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
     first, second = build_demo(at), build_demo(at + timedelta(days=3))
     assert [r["id"] for r in first.rows["users"]] == [r["id"] for r in second.rows["users"]]
+
+
+HOOK = "http://127.0.0.1:8026/hooks/rangi"
+
+
+def _preferences(demo: Demo, email: str) -> dict[tuple[str, str], bool]:
+    user_id = demo.user_ids()[email]
+    rows = demo.rows["notification_preferences"]
+    return {(r["kind"], r["channel"]): r["enabled"] for r in rows if r["user_id"] == user_id}
+
+
+@pytest.mark.parametrize("channel", [IN_APP, WEBHOOK])
+def test_one_user_per_other_channel_has_it_on_and_email_off(channel: str) -> None:
+    demo = build_demo(datetime(2026, 7, 1, 12, 0, tzinfo=UTC), HOOK)
+    expected = demo.expected_on(channel)
+    people = {item.to for item in expected}
+    assert len(people) == 1 and len(expected) >= 2  # one person, several kinds
+    preferences = _preferences(demo, people.pop())
+    for item in expected:
+        assert preferences[(item.kind, channel)] is True
+        assert preferences[(item.kind, EMAIL)] is False
+    assert {e.to for e in demo.expected_on(EMAIL)}.isdisjoint({e.to for e in expected})
+
+
+def test_the_webhook_user_posts_to_the_given_url_and_only_then_is_expected() -> None:
+    at = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    with_url, without = build_demo(at, HOOK), build_demo(at)
+    urls = [r.get("webhook_url") for r in with_url.rows["notification_settings"]]
+    assert urls.count(HOOK) == 1 and not any(urls.count(u) > 1 for u in urls if u)
+    assert without.expected_on(WEBHOOK) == []
+    assert [r.get("webhook_url") for r in without.rows["notification_settings"]].count(HOOK) == 0
+    assert with_url.expected_on(EMAIL) == without.expected_on(EMAIL)
+    assert {e.channel for e in with_url.expected} == set(CHANNELS)
+
+
+def test_preference_rows_name_known_kinds_and_channels() -> None:
+    demo = build_demo(datetime(2026, 7, 1, 12, 0, tzinfo=UTC), HOOK)
+    kinds = {kind for kind in JOB_KINDS.values() if kind is not None}
+    keys = set()
+    for row in demo.rows["notification_preferences"]:
+        assert row["kind"] in kinds and row["channel"] in CHANNELS
+        keys.add((row["user_id"], row["kind"], row["channel"]))
+    assert len(keys) == len(demo.rows["notification_preferences"])  # the primary key holds

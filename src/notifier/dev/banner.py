@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from notifier.dev.seed import WORKSPACE_NAME, WORKSPACE_ZONE, Demo, ExpectedMail, Person
+from notifier.dev.seed import WORKSPACE_NAME, WORKSPACE_ZONE, Demo, ExpectedDelivery, Person
 from notifier.dev.standins import DEV_QUEUE_NAME, Standins
+from notifier.rules.kinds import CHANNELS
 from notifier.timemath.zones import get_zone
 
 TABLE_WORDS = (
@@ -21,6 +22,14 @@ TABLE_WORDS = (
     ("tasks", "tasks"),
     ("task_reminders", "task reminders"),
 )
+
+
+@dataclass(frozen=True)
+class WebhookFacts:
+    """The local webhook receiver, and whether this run made up its ``WEBHOOK_SECRET``."""
+
+    receiver: str
+    generated_secret: bool
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,8 @@ class BannerFacts:
     smtp_relay: str
     jobs: list[str]
     demo: Demo | None
-    expected: list[ExpectedMail]
+    expected: list[ExpectedDelivery]
+    webhooks: WebhookFacts | None = None
 
 
 def _offset(zone_name: str, at: datetime) -> str:
@@ -55,11 +65,28 @@ def _where(facts: BannerFacts) -> list[str]:
     redis = "in-process fakeredis (stand-in)" if s.redis else f"REDIS_URL, queue {DEV_QUEUE_NAME}"
     return [
         mail,
+        *_channels(facts),
         f'  health    {facts.health_url}   (its body says "mode": "dev")',
         f"  database  {database}",
         f"  redis     {redis}",
         f"  jobs      {', '.join(facts.jobs)}: once now, then on their dev schedules",
     ]
+
+
+def _channels(facts: BannerFacts) -> list[str]:
+    """Where in-app rows and webhook posts show: the inbox's pages, else the table and stdout."""
+    inbox = facts.inbox_url if facts.standins.smtp else None
+    in_app = f"{inbox}/in-app" if inbox else "the in_app_notifications table"
+    lines = [f"  in-app    {in_app}   (rows of in_app_notifications, per demo user)"]
+    hooks = facts.webhooks
+    if hooks is not None:
+        where = f"{inbox}/webhooks" if inbox else "a line below per post"
+        secret = "generated for this run" if hooks.generated_secret else "from WEBHOOK_SECRET"
+        lines.append(
+            f"  webhooks  {where}   (receiver {hooks.receiver}, signatures checked; "
+            f"secret {secret})"
+        )
+    return lines
 
 
 def _person(person: Person, at: datetime) -> str:
@@ -74,10 +101,14 @@ def _seeded(demo: Demo) -> list[str]:
     return [head, *(_person(p, demo.now) for p in demo.people)]
 
 
-def _expected(expected: list[ExpectedMail]) -> list[str]:
-    lines = [f"Expected in the inbox within two minutes ({len(expected)} messages):"]
-    for mail in sorted(expected, key=lambda m: (m.due, m.kind)):
-        lines.append(f"  due {mail.due:%H:%M} UTC  {mail.kind:<21} to {mail.to}  {mail.about}")
+def _expected(expected: list[ExpectedDelivery]) -> list[str]:
+    per_channel = [(c, sum(1 for e in expected if e.channel == c)) for c in CHANNELS]
+    counts = ", ".join(f"{n} {channel}" for channel, n in per_channel if n)
+    lines = [f"Expected within two minutes ({len(expected)} deliveries: {counts}):"]
+    order = {channel: number for number, channel in enumerate(CHANNELS)}
+    for item in sorted(expected, key=lambda e: (order.get(e.channel, 9), e.due, e.kind)):
+        head = f"  due {item.due:%H:%M} UTC  {item.channel:<8} {item.kind:<21}"
+        lines.append(f"{head} to {item.to}  {item.about}")
     return lines
 
 

@@ -1,8 +1,9 @@
 """Writing the demo into a database, and telling the demo's rows from anybody else's.
 
 A row is the demo's when it belongs to the workspace ``DEMO_WORKSPACE_ID`` (or to one of its
-users). Re-seeding deletes exactly those rows, and the demo users' ``reminders_sent`` rows, so
-every ``notifier dev`` start sends its demo mail again; nothing else is ever touched.
+users). Re-seeding deletes exactly those rows, and the demo users' ``reminders_sent`` and
+``in_app_notifications`` rows, so every ``notifier dev`` start sends its demo notifications
+again and the in-app feed starts empty; nothing else is ever touched.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from notifier.db.schema import (
     appointments,
     clients,
+    in_app_notifications,
+    notification_preferences,
     notification_settings,
     reminders_sent,
     sessions,
@@ -40,13 +43,16 @@ INSERT_ORDER: tuple[Table, ...] = (
     clients,
     users,
     notification_settings,
+    notification_preferences,
     appointments,
     sessions,
     tasks,
     task_reminders,
 )
 WORKSPACE_SCOPED: tuple[Table, ...] = (clients, users, appointments, sessions, tasks)
-USER_SCOPED: tuple[Table, ...] = (notification_settings, task_reminders)
+USER_SCOPED: tuple[Table, ...] = (notification_settings, notification_preferences, task_reminders)
+# What the worker wrote for the demo users: deleted on re-seed, never counted as foreign data.
+DELIVERED: tuple[Table, ...] = (reminders_sent, in_app_notifications)
 
 
 def _demo_user_ids() -> Any:
@@ -57,7 +63,7 @@ def _in_demo(table: Table) -> ColumnElement[bool]:
     """The rows of ``table`` that belong to the demo workspace."""
     if table is workspaces:
         return workspaces.c.id == DEMO_WORKSPACE_ID
-    if table in USER_SCOPED or table is reminders_sent:
+    if table in USER_SCOPED or table in DELIVERED:
         return table.c.user_id.in_(_demo_user_ids())
     return table.c.workspace_id == DEMO_WORKSPACE_ID
 
@@ -77,7 +83,8 @@ def _outside_demo(table: Table) -> ColumnElement[bool]:
 async def _delete_demo(conn: AsyncConnection) -> None:
     """Children first; task reminders of demo tasks go too, whoever they name."""
     demo_tasks = select(tasks.c.id).where(_in_demo(tasks))
-    await conn.execute(delete(reminders_sent).where(_in_demo(reminders_sent)))
+    for delivered in DELIVERED:
+        await conn.execute(delete(delivered).where(_in_demo(delivered)))
     await conn.execute(
         delete(task_reminders).where(
             or_(_in_demo(task_reminders), task_reminders.c.task_id.in_(demo_tasks))

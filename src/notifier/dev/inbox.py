@@ -1,10 +1,12 @@
-"""The web inbox of dev mode: the caught messages, each viewable as HTML, text and source.
+"""The web inbox of dev mode: caught emails (HTML, text, source), in-app feeds, webhook posts.
 
 Like MailHog, on http://localhost:8025 by default. Safety, since the messages carry data
 from the database: every page value is escaped (autoescaping templates); an email's HTML is
 served on its own route with ``Content-Security-Policy: sandbox`` and shown in an iframe with
 the ``sandbox`` attribute, so its scripts never run and it cannot reach the inbox; pages only
 answer requests addressed to a loopback name, so a DNS-rebinding page cannot read them.
+The in-app page reads the demo users' rows from the database on each request; the webhook page
+shows what the local receiver caught.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from jinja2 import Environment
+from sqlalchemy.exc import SQLAlchemyError
 
+from notifier.dev.in_app_feed import InAppFeed, UserFeed
 from notifier.dev.inbox_pages import CSS, DEV_LABEL, SCRIPT, page_environment
 from notifier.dev.smtp_catcher import DEFAULT_LIMIT, CaughtMessage, Mailbox
+from notifier.dev.webhook_catcher import CaughtHook, HookBox
 
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; "
@@ -29,6 +34,9 @@ BODY_CSP = (
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 VIEWS = (("html", "HTML"), ("text", "Text"), ("source", "Source"))
 MAILBOX: web.AppKey[Mailbox] = web.AppKey("mailbox", Mailbox)
+HOOKS: web.AppKey[HookBox] = web.AppKey("hooks", HookBox)
+FEED: web.AppKey[InAppFeed] = web.AppKey("feed", InAppFeed)
+RECEIVER: web.AppKey[str] = web.AppKey("receiver", str)
 PAGES: web.AppKey[Environment] = web.AppKey("pages", Environment)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -49,9 +57,11 @@ async def loopback_only(request: web.Request, handler: Handler) -> web.StreamRes
 def _render(
     request: web.Request, template: str, status: int = 200, **values: object
 ) -> web.Response:
+    """A page; ``count``, ``api`` and ``section`` default to the email list's."""
     pages = request.app[PAGES]
-    count = len(request.app[MAILBOX].all())
-    body = pages.get_template(template).render(label=DEV_LABEL, count=count, **values)
+    defaults = {"count": len(request.app[MAILBOX].all()), "api": "/api/messages"}
+    page = {"label": DEV_LABEL, "section": "email", **defaults, **values}
+    body = pages.get_template(template).render(**page)
     return web.Response(status=status, text=body, content_type="text/html")
 
 
@@ -105,6 +115,64 @@ async def api_message(request: web.Request) -> web.Response:
     return web.json_response({**caught.summary(), "text": caught.text, "html": caught.html})
 
 
+def _hooks(request: web.Request) -> list[CaughtHook]:
+    """The caught webhook posts, newest first (none when no receiver runs)."""
+    box = request.app.get(HOOKS)
+    return list(reversed(box.all())) if box is not None else []
+
+
+async def webhooks_page(request: web.Request) -> web.Response:
+    hooks = _hooks(request)
+    receiver = request.app.get(RECEIVER, "")
+    return _render(
+        request,
+        "webhooks.html",
+        section="webhook",
+        api="/api/webhooks",
+        hooks=hooks,
+        receiver=receiver,
+        count=len(hooks),
+    )
+
+
+async def api_webhooks(request: web.Request) -> web.Response:
+    box = request.app.get(HOOKS)
+    posts = [hook.summary() for hook in box.all()] if box is not None else []
+    return web.json_response({"mode": "dev", "count": len(posts), "posts": posts})
+
+
+async def _feeds(request: web.Request) -> tuple[list[UserFeed], str | None]:
+    """The demo users' feeds, or an error naming the exception class (never the URL)."""
+    feed = request.app.get(FEED)
+    if feed is None:
+        return [], "no database is connected to this inbox"
+    try:
+        return await feed.feeds(), None
+    except (SQLAlchemyError, OSError) as exc:
+        return [], f"cannot read in_app_notifications ({type(exc).__name__})"
+
+
+async def in_app_page(request: web.Request) -> web.Response:
+    feeds, error = await _feeds(request)
+    count = sum(len(feed.items) for feed in feeds)
+    return _render(
+        request,
+        "in_app.html",
+        section="in_app",
+        api="/api/in-app",
+        feeds=feeds,
+        error=error,
+        count=count,
+    )
+
+
+async def api_in_app(request: web.Request) -> web.Response:
+    feeds, error = await _feeds(request)
+    count = sum(len(feed.items) for feed in feeds)
+    body = {"mode": "dev", "count": count, "error": error, "users": [f.summary() for f in feeds]}
+    return web.json_response(body)
+
+
 async def static_css(_request: web.Request) -> web.Response:
     return web.Response(text=CSS, content_type="text/css")
 
@@ -113,24 +181,39 @@ async def static_js(_request: web.Request) -> web.Response:
     return web.Response(text=SCRIPT, content_type="text/javascript")
 
 
-def inbox_app(mailbox: Mailbox) -> web.Application:
+def inbox_app(
+    mailbox: Mailbox,
+    hooks: HookBox | None = None,
+    feed: InAppFeed | None = None,
+    receiver: str = "",
+) -> web.Application:
+    """The inbox; without ``hooks`` or ``feed`` those pages say there is nothing to show."""
     app = web.Application(middlewares=[loopback_only])
     app[MAILBOX] = mailbox
     app[PAGES] = page_environment()
+    if hooks is not None:
+        app[HOOKS] = hooks
+        app[RECEIVER] = receiver
+    if feed is not None:
+        app[FEED] = feed
     app.router.add_get("/", list_page)
     app.router.add_get("/messages/{number}", message_page)
     app.router.add_get("/messages/{number}/html", html_body)
     app.router.add_get("/messages/{number}/text", text_body)
     app.router.add_get("/api/messages", api_list)
     app.router.add_get("/api/messages/{number}", api_message)
+    app.router.add_get("/in-app", in_app_page)
+    app.router.add_get("/api/in-app", api_in_app)
+    app.router.add_get("/webhooks", webhooks_page)
+    app.router.add_get("/api/webhooks", api_webhooks)
     app.router.add_get("/static/inbox.css", static_css)
     app.router.add_get("/static/inbox.js", static_js)
     return app
 
 
-async def start_inbox(mailbox: Mailbox, host: str, port: int) -> web.AppRunner:
+async def start_inbox(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Serves the inbox; the caller keeps the runner and calls ``cleanup()`` at the end."""
-    runner = web.AppRunner(inbox_app(mailbox), access_log=None)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -1,4 +1,4 @@
-"""The demo workspace ``notifier dev`` seeds: rows built from ``now``, and the mail to expect.
+"""The demo workspace ``notifier dev`` seeds: rows built from ``now``, and what to expect.
 
 Pure: no I/O, the instant is passed in, so tests can check the timing for any ``now``. Every
 row lives in (or belongs to a user of) the workspace ``DEMO_WORKSPACE_ID``: that fixed id is
@@ -8,6 +8,11 @@ database that holds real data.
 Timing: arq runs every cron once at start in dev mode, then every minute. Slots due at the
 current whole minute (``start``) go out with that first run; slots due at the next whole minute
 (``soon``) go out with the first minute tick. Both fall inside the first two minutes.
+
+Channels: most demo users get email (``DEFAULT_CHANNELS``); one user's kinds go in-app only
+and one user's to a webhook only, by ``notification_preferences`` rows, so the inbox shows all
+three channels. ``expected`` lists every delivery with its channel; the webhook user's posts
+are expected only when a ``webhook_url`` is given (without one their slots are skipped).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from notifier.rules.kinds import JOB_KINDS
+from notifier.rules.kinds import EMAIL, IN_APP, JOB_KINDS, WEBHOOK
 from notifier.timemath.zones import get_zone, local_to_utc
 
 DEMO_WORKSPACE_ID = uuid.UUID("de000000-0000-4000-8000-000000000001")
@@ -38,14 +43,19 @@ def demo_id(label: str) -> uuid.UUID:
 
 
 @dataclass(frozen=True)
-class ExpectedMail:
-    """An email the demo will produce in its first two minutes."""
+class ExpectedDelivery:
+    """A delivery the demo will produce in its first two minutes, on one channel.
+
+    ``to`` is the recipient's email address on every channel: it names the person (an in-app
+    row or a webhook post carries their user id, which ``Demo.user_ids`` maps back).
+    """
 
     job: str
     kind: str
     to: str
     due: datetime
     about: str
+    channel: str = EMAIL
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,7 @@ class Demo:
     start: datetime
     soon: datetime
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    expected: list[ExpectedMail] = field(default_factory=list)
+    expected: list[ExpectedDelivery] = field(default_factory=list)
     people: list[Person] = field(default_factory=list)
 
     def add(self, table: str, label: str, **values: Any) -> uuid.UUID:
@@ -75,18 +85,30 @@ class Demo:
         self.rows.setdefault(table, []).append({"id": row_id, **values})
         return row_id
 
-    def expect(self, job: str, to: str, due: datetime, about: str) -> None:
+    def expect(self, job: str, to: str, due: datetime, about: str, channel: str = EMAIL) -> None:
         kind = JOB_KINDS[job]
         assert kind is not None, job
-        self.expected.append(ExpectedMail(job, kind, to, due, about))
+        self.expected.append(ExpectedDelivery(job, kind, to, due, about, channel))
+
+    def expected_on(self, channel: str) -> list[ExpectedDelivery]:
+        """The expected deliveries of one channel (the inbox shows each channel apart)."""
+        return [item for item in self.expected if item.channel == channel]
+
+    def user_ids(self) -> dict[str, uuid.UUID]:
+        """Email address to user id, to match in-app rows and webhook posts to people."""
+        return {row["email"]: row["id"] for row in self.rows.get("users", [])}
 
     def counts(self) -> dict[str, int]:
         """Rows seeded per table, for the banner."""
         return {table: len(rows) for table, rows in self.rows.items()}
 
 
-def build_demo(now: datetime) -> Demo:
-    """The whole demo for a dev run starting at ``now`` (timezone-aware)."""
+def build_demo(now: datetime, webhook_url: str | None = None) -> Demo:
+    """The whole demo for a dev run starting at ``now`` (timezone-aware).
+
+    ``webhook_url`` is where the webhook user's posts go: dev mode passes its local receiver's
+    address, which is only known once it listens, so the seed stays pure.
+    """
     start = now.astimezone(UTC).replace(second=0, microsecond=0)
     demo = Demo(now=now, start=start, soon=start + timedelta(minutes=1))
     demo.rows["workspaces"] = [
@@ -97,6 +119,8 @@ def build_demo(now: datetime) -> Demo:
     _bikash(demo, clients)
     _teuila(demo)
     _dana(demo)
+    _lea(demo, clients)
+    _rangi(demo, clients, webhook_url)
     return demo
 
 
@@ -280,3 +304,62 @@ def _dana(demo: Demo) -> None:
     )
     demo.expect("task_due_reminders", person.email, demo.start, "due in 3 h: Call back the insurer")
     demo.expect("overdue_scanner", person.email, demo.start, "overdue: Renew liability cover")
+
+
+def _prefer(demo: Demo, user_id: uuid.UUID, kinds: tuple[str, ...], **channels: bool) -> None:
+    """``notification_preferences`` rows: each of ``kinds`` on or off per channel."""
+    rows = demo.rows.setdefault("notification_preferences", [])
+    for kind in kinds:
+        for channel, enabled in channels.items():
+            rows.append(
+                {
+                    "user_id": user_id,
+                    "kind": kind,
+                    "channel": channel,
+                    "enabled": enabled,
+                    "updated_at": demo.start,
+                }
+            )
+
+
+def _lea(demo: Demo, clients: dict[str, uuid.UUID]) -> None:
+    """In-app only: an appointment reminder and a task due soon become rows of her feed."""
+    person = Person(
+        "Lea Fischer",
+        "lea.fischer@example.com",
+        "Europe/Berlin",
+        "in-app only (no email): a reminder 30 min before, a task due in 2 h",
+    )
+    user = _user(demo, "lea", person, own_zone=True, appointment_reminder_minutes=[30])
+    _prefer(demo, user, ("appointment_reminder", "task_due"), **{IN_APP: True, EMAIL: False})
+    starts_at = demo.start + timedelta(minutes=30)
+    _appointment(demo, "appointment:lea:1", user, clients["bold"], starts_at, location="Room 1")
+    _task(
+        demo,
+        "task:lea:report",
+        user,
+        "Send the <i>monthly</i> report",
+        demo.start + timedelta(hours=2),
+    )
+    about = "30 min before (in-app row)"
+    demo.expect("appointment_reminders", person.email, demo.start, about, IN_APP)
+    demo.expect("task_due_reminders", person.email, demo.start, "due in 2 h (in-app row)", IN_APP)
+
+
+def _rangi(demo: Demo, clients: dict[str, uuid.UUID], webhook_url: str | None) -> None:
+    """Webhook only, as a chat-tool user: signed posts to the dev receiver at ``webhook_url``."""
+    person = Person(
+        "Rangi Parata",
+        "rangi.parata@example.com",
+        "Pacific/Chatham",
+        "webhook only (no email): a reminder 60 min before, a task 1 day overdue",
+    )
+    user = _user(demo, "rangi", person, own_zone=True, webhook_url=webhook_url)
+    _prefer(demo, user, ("appointment_reminder", "task_overdue"), **{WEBHOOK: True, EMAIL: False})
+    starts_at = demo.start + timedelta(minutes=60)
+    _appointment(demo, "appointment:rangi:1", user, clients["script"], starts_at)
+    _task(demo, "task:rangi:invoice", user, "File the invoice", demo.start - timedelta(days=1))
+    if webhook_url is not None:
+        about = "60 min before (webhook post)"
+        demo.expect("appointment_reminders", person.email, demo.start, about, WEBHOOK)
+        demo.expect("overdue_scanner", person.email, demo.start, "overdue (webhook post)", WEBHOOK)

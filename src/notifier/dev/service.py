@@ -1,7 +1,10 @@
 """``notifier dev`` from start to Ctrl-C: stand-ins, migration, demo, banner, the real worker.
 
-Order matters: the refusal check runs before anything is written; the SMTP catcher listens
-before the settings are built (they need its port); the schema is migrated before seeding;
+Order matters: the refusal check runs before anything is written; the webhook receiver (it
+checks signatures with the run's secret) and the SMTP catcher listen before the settings are
+built (they need the catcher's port), and the inbox as soon as the database URL is known, so a
+port in use stops the run before the database is touched; the schema is migrated before
+seeding (the seed needs the receiver's URL);
 the banner is printed once everything answers. The worker loop is ``notifier worker``'s own
 (restart on failure, graceful stop); SIGINT/SIGTERM end it and the exit stack closes the rest.
 """
@@ -21,19 +24,36 @@ from notifier.app import Services
 from notifier.config import Settings
 from notifier.db.engine import make_engine
 from notifier.db.migrate import upgrade_to_head
-from notifier.dev.banner import BannerFacts, banner
+from notifier.dev.banner import BannerFacts, WebhookFacts, banner
 from notifier.dev.demo_db import foreign_rows, replace_demo
 from notifier.dev.fake_redis import FakeRedis, arq_on_fakeredis, open_fake_redis
-from notifier.dev.inbox import start_inbox
+from notifier.dev.in_app_feed import InAppFeed
+from notifier.dev.inbox import inbox_app, start_inbox
 from notifier.dev.runtime import DevStartError, dev_worker_settings, listen, open_dev_runtime
-from notifier.dev.seed import Demo, ExpectedMail, build_demo
+from notifier.dev.seed import Demo, ExpectedDelivery, build_demo
 from notifier.dev.smtp_catcher import CaughtMessage, Mailbox, OnMessage, bound_port, start_catcher
-from notifier.dev.standins import DATABASE_FILE, Standins, choose_standins, dev_settings
+from notifier.dev.standins import (
+    DATABASE_FILE,
+    Standins,
+    choose_standins,
+    dev_settings,
+    dev_webhooks,
+)
+from notifier.dev.webhook_catcher import (
+    CaughtHook,
+    HookBox,
+    OnHook,
+    hook_url,
+    receiver_base,
+    runner_port,
+    start_receiver,
+)
 from notifier.process import run_until_stopped
 from notifier.rules.kinds import JOB_KINDS
 from notifier.worker import enabled_jobs, utc_now
 
 LOOPBACK = "127.0.0.1"
+DEMO_HOOK_USER = "rangi"  # the path segment of the demo webhook user's URL
 EXIT_CANNOT_START = 1
 EXIT_REFUSED = 2
 
@@ -102,15 +122,30 @@ async def _refuse_foreign_data(settings: Settings, standins: Standins, options: 
         raise RefusedError(refusal_message(found))
 
 
+def _say(line: str) -> None:
+    """Prints one line; a closed stdout (piped into `head`, say) must not break a catcher."""
+    with contextlib.suppress(OSError):
+        print(line, flush=True)
+
+
 def _announcer(inbox_url: str) -> OnMessage:
     """Prints a line per caught message: number, kind and link, never its content."""
 
     def announce(caught: CaughtMessage) -> None:
         at = caught.received_at.strftime("%H:%M:%S")
-        link = f"{inbox_url}/messages/{caught.id}"
-        # A closed stdout (piped into `head`, say) must not turn into an SMTP error.
-        with contextlib.suppress(OSError):
-            print(f"{at} UTC  caught #{caught.id} {caught.kind}  {link}", flush=True)
+        _say(f"{at} UTC  caught #{caught.id} {caught.kind}  {inbox_url}/messages/{caught.id}")
+
+    return announce
+
+
+def _hook_announcer(inbox: str | None) -> OnHook:
+    """Prints a line per webhook post: number, kind, verdict and link, never its content."""
+
+    def announce(caught: CaughtHook) -> None:
+        at = caught.received_at.strftime("%H:%M:%S")
+        verdict = "signature verified" if caught.verified else "signature NOT verified"
+        link = f"  {inbox}/webhooks" if inbox else ""
+        _say(f"{at} UTC  webhook #{caught.id} {caught.field('kind')}  {verdict}{link}")
 
     return announce
 
@@ -119,16 +154,47 @@ def inbox_url(options: DevOptions) -> str:
     return f"http://localhost:{options.inbox_port}"
 
 
-async def _start_mail(stack: contextlib.AsyncExitStack, options: DevOptions) -> int:
-    """The SMTP catcher and its web inbox; returns the catcher's port."""
+async def _start_catcher(
+    stack: contextlib.AsyncExitStack, options: DevOptions
+) -> tuple[Mailbox, int]:
+    """The SMTP catcher; returns its mailbox and port."""
     mailbox = Mailbox(on_message=_announcer(inbox_url(options)))
     starting = start_catcher(mailbox, LOOPBACK, options.smtp_port)
     catcher = await listen("SMTP stand-in (use --smtp-port)", options.smtp_port, starting)
     stack.callback(catcher.close)
-    starting_inbox = start_inbox(mailbox, LOOPBACK, options.inbox_port)
-    runner = await listen("inbox (use --inbox-port)", options.inbox_port, starting_inbox)
+    return mailbox, bound_port(catcher)
+
+
+async def _start_hooks(
+    stack: contextlib.AsyncExitStack, settings: Settings, inbox: str | None
+) -> tuple[HookBox, int]:
+    """The webhook receiver on a free loopback port, checking with the run's secret."""
+    assert settings.webhook_secret is not None, "dev_webhooks gives every run a secret"
+    box = HookBox(settings.webhook_secret.get_secret_value(), on_hook=_hook_announcer(inbox))
+    runner = await listen("webhook receiver", 0, start_receiver(box, LOOPBACK, 0))
     stack.push_async_callback(runner.cleanup)
-    return bound_port(catcher)
+    return box, runner_port(runner)
+
+
+async def _start_inbox(
+    stack: contextlib.AsyncExitStack,
+    options: DevOptions,
+    settings: Settings,
+    mailbox: Mailbox,
+    hooks: tuple[HookBox, int],
+) -> None:
+    """The web inbox: caught mail, the receiver's posts and the demo's in-app rows.
+
+    The in-app page reads through an engine of its own (one connection), so a page load never
+    waits for the worker's pool; it connects on first use, after the schema is migrated.
+    """
+    engine = make_engine(settings.database_url.get_secret_value(), pool_size=1)
+    stack.push_async_callback(engine.dispose)
+    receiver = receiver_base(hooks[1])
+    app = inbox_app(mailbox, hooks[0], InAppFeed(engine), receiver)
+    starting = start_inbox(app, LOOPBACK, options.inbox_port)
+    runner = await listen("inbox (use --inbox-port)", options.inbox_port, starting)
+    stack.push_async_callback(runner.cleanup)
 
 
 def _prepare_database(settings: Settings, standins: Standins, data_dir: Path) -> None:
@@ -141,23 +207,27 @@ def _prepare_database(settings: Settings, standins: Standins, data_dir: Path) ->
     upgrade_to_head(settings.database_url.get_secret_value())
 
 
-async def _seed(services: Services, options: DevOptions) -> Demo | None:
+async def _seed(services: Services, options: DevOptions, webhook_url: str) -> Demo | None:
     if not options.seed:
         return None
-    demo = build_demo(utc_now())
+    demo = build_demo(utc_now(), webhook_url)
     await replace_demo(services.engine, demo)
     return demo
 
 
-def _expected(demo: Demo | None, jobs: list[str]) -> list[ExpectedMail]:
-    """The demo's mail from the jobs that run in this build and configuration."""
+def _expected(demo: Demo | None, jobs: list[str]) -> list[ExpectedDelivery]:
+    """The demo's deliveries from the jobs that run in this build and configuration."""
     if demo is None:
         return []
     return [mail for mail in demo.expected if mail.job in jobs and JOB_KINDS.get(mail.job)]
 
 
 def _facts(
-    settings: Settings, standins: Standins, options: DevOptions, demo: Demo | None
+    settings: Settings,
+    standins: Standins,
+    options: DevOptions,
+    demo: Demo | None,
+    webhooks: WebhookFacts,
 ) -> BannerFacts:
     jobs = enabled_jobs(settings)
     return BannerFacts(
@@ -170,6 +240,7 @@ def _facts(
         jobs=jobs,
         demo=demo,
         expected=_expected(demo, jobs),
+        webhooks=webhooks,
     )
 
 
@@ -186,15 +257,23 @@ async def _serve(
     standins: Standins,
     stop: asyncio.Event,
 ) -> None:
-    catcher_port = await _start_mail(stack, options) if standins.smtp else None
+    generated = settings.webhook_secret is None
+    settings = dev_webhooks(settings)
+    inbox = inbox_url(options) if standins.smtp else None
+    hooks = await _start_hooks(stack, settings, inbox)
+    mail = await _start_catcher(stack, options) if standins.smtp else None
+    catcher_port = mail[1] if mail is not None else None
     settings = dev_settings(
         settings, standins, data_dir=options.data_dir, catcher_port=catcher_port
     )
+    if mail is not None:
+        await _start_inbox(stack, options, settings, mail[0], hooks)
     await asyncio.to_thread(_prepare_database, settings, standins, options.data_dir)
     redis = open_fake_redis() if standins.redis else None
     services = await open_dev_runtime(stack, settings, redis)
-    demo = await _seed(services, options)
-    print(banner(_facts(settings, standins, options, demo)), flush=True)
+    demo = await _seed(services, options, hook_url(hooks[1], DEMO_HOOK_USER))
+    webhooks = WebhookFacts(receiver=receiver_base(hooks[1]), generated_secret=generated)
+    print(banner(_facts(settings, standins, options, demo, webhooks)), flush=True)
     await _work(settings, services, redis, stop)
 
 

@@ -2,11 +2,14 @@
 
 A stand-in is replaced by the real thing when its variable was given: ``DATABASE_URL``,
 ``REDIS_URL`` or ``SMTP_HOST`` (pydantic records which fields came from the environment, so
-a variable set to its default value still counts as given).
+a variable set to its default value still counts as given). Webhooks always go to dev mode's
+local receiver: ``dev_webhooks`` gives the run a secret and lets it post to loopback.
 """
 
 from __future__ import annotations
 
+import base64
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,4 +79,23 @@ def dev_settings(
     if standins.smtp:
         assert catcher_port is not None, "the SMTP catcher must be listening first"
         update.update(_smtp_catcher(catcher_port))
+    return settings.model_copy(update=update)
+
+
+def new_webhook_secret() -> str:
+    """A fresh Standard Webhooks secret (``whsec_`` + base64 of 32 random bytes)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def dev_webhooks(settings: Settings) -> Settings:
+    """``settings`` able to post to the local receiver, for this dev run only.
+
+    A ``WEBHOOK_SECRET`` that is set is kept (a developer may verify with it elsewhere);
+    otherwise the run makes its own, so webhooks work with nothing configured and no secret is
+    ever written down. ``webhook_allow_private`` is lifted here, never in ``Settings``: the
+    receiver is an ``http`` loopback address, which production must refuse.
+    """
+    update: dict[str, Any] = {"webhook_allow_private": True}
+    if settings.webhook_secret is None:
+        update["webhook_secret"] = SecretStr(new_webhook_secret())
     return settings.model_copy(update=update)
