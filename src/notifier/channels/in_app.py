@@ -28,6 +28,23 @@ from notifier.rules.kinds import IN_APP
 NOTIFY_CHANNEL = "notifier_in_app"
 _ROW_IDS = uuid.UUID("1f6d3f0e-3b8e-4c31-9a55-6b0d5e6a2c11")  # namespace of uuid5 row ids
 _UNIQUE = ("kind", "entity_id", "user_id", "slot")
+_COLUMNS = {
+    "id": "uuid",
+    "workspace_id": "uuid",
+    "user_id": "uuid",
+    "kind": "text",
+    "entity_id": "uuid",
+    "slot": "timestamptz",
+    "title": "text",
+    "body": "text",
+    "url": "text",
+    "created_at": "timestamptz",
+}
+_INSERT_PG = text(
+    f"INSERT INTO in_app_notifications ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS.items())
+    + ") ON CONFLICT (kind, entity_id, user_id, slot) DO NOTHING"
+)
 _NOTIFY = text(
     f"SELECT pg_notify('{NOTIFY_CHANNEL}', CAST(u AS text))"
     " FROM unnest(CAST(:users AS uuid[])) AS u"
@@ -56,11 +73,15 @@ class InAppChannel:
     async def record(self, conn: AsyncConnection, sent: Sequence[Rendered], now: datetime) -> None:
         if not sent:
             return
-        stmt = insert_ignoring_conflicts(conn.dialect.name, in_app_notifications, _UNIQUE)
-        await conn.execute(stmt, [_row(item, now) for item in sent])
-        if conn.dialect.name == "postgresql":
-            users = sorted({item.delivery.key.user_id for item in sent})
-            await conn.execute(_NOTIFY, {"users": users})
+        rows = [_row(item, now) for item in sent]
+        if conn.dialect.name != "postgresql":
+            stmt = insert_ignoring_conflicts(conn.dialect.name, in_app_notifications, _UNIQUE)
+            await conn.execute(stmt, rows)
+            return
+        # One statement for the group: an executemany of 10,000 rows cost most of a tick.
+        await conn.execute(_INSERT_PG, {name: [r[name] for r in rows] for name in _COLUMNS})
+        users = sorted({item.delivery.key.user_id for item in sent})
+        await conn.execute(_NOTIFY, {"users": users})
 
 
 def _row(item: Rendered, now: datetime) -> dict[str, Any]:
