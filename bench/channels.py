@@ -84,7 +84,7 @@ async def _run(server_url: str, redis_url: str, n: int, channel: str, url: str |
     settings = Settings(
         database_url=database,
         redis_url=redis_url,
-        batch_size=n,
+        batch_size=min(n, 10_000),  # the setting's own limit
         webhook_secret=SecretStr("whsec_" + base64.b64encode(os.urandom(24)).decode()),
         webhook_allow_private=True,
     )
@@ -102,12 +102,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
     lines: list[Any] = []
-    with local_servers() as (pg, redis):
-        lines.append(asyncio.run(_run(pg.url, redis.url, args.n, "in_app", None)))
-        url = f"http://127.0.0.1:{port}/hook"
-        lines.append(asyncio.run(_run(pg.url, redis.url, args.n, "webhook", url)))
-    sink.terminate()
-    received = sink.communicate(timeout=30)[0].strip()
+    try:
+        with local_servers() as (pg, redis):
+            lines.append(asyncio.run(_run(pg.url, redis.url, args.n, "in_app", None)))
+            url = f"http://127.0.0.1:{port}/hook"
+            lines.append(asyncio.run(_run(pg.url, redis.url, args.n, "webhook", url)))
+    finally:
+        sink.terminate()  # also when a run fails: the receiver must not outlive the benchmark
+        received = sink.communicate(timeout=30)[0].strip()
     for line in lines:
         print(line)
     print(f"webhook receiver counted {received} requests")
