@@ -28,12 +28,12 @@ from notifier.db.schema import (
 from notifier.rules.kinds import BY_NAME
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext
 from notifier.services.plan import Plan
-from notifier.services.row_errors import row_error
 from notifier.timemath.zones import local_day_bounds
 
 KIND = BY_NAME["daily_digest"]
 
 Bounds = tuple[datetime, datetime]
+Context = dict[str, object]
 
 
 async def prepare(
@@ -47,13 +47,14 @@ async def prepare(
             bounds[item] = found
     rows = await _appointments(conn, bounds)
     for item, (start, end) in bounds.items():
-        try:
+
+        def build(item: DueUser = item, start: datetime = start, end: datetime = end) -> Context:
             mine = [
                 _appointment(r)
                 for r in rows.get(item.key.user_id, [])
                 if start <= r["starts_at"] < end and r["workspace_id"] in (None, item.workspace_id)
             ]
-            context = digest_context(
+            return digest_context(
                 user_name=item.user_name,
                 day=item.slot.day,
                 due=item.slot.due,
@@ -61,10 +62,8 @@ async def prepare(
                 appointments=mine,
                 base_url=ctx.base_url,
             )
-        except Exception as exc:  # one user's bad data costs that user's slot alone
-            plan.fail_all(item.key, item.who, row_error(exc))
-            continue
-        ctx.offer(plan, item, KIND, context)
+
+        ctx.build_and_offer(plan, item, KIND, build)
 
 
 async def _appointments(

@@ -83,6 +83,7 @@ from notifier.services.channel_choice import addressee, load_preferences, new_pl
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.plan import Addressee, Plan, plan_each
+from notifier.services.row_errors import row_error
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
 
@@ -119,6 +120,18 @@ class TickContext:
             return Delivery(key, address, context, expires_at, None, due, item.workspace_id)
 
         plan.offer(item.key, item.who, kind, item.slot.due, make)
+
+    def build_and_offer(
+        self, plan: Plan, item: DueUser, kind: Kind, build: Callable[[], Mapping[str, object]]
+    ) -> None:
+        """Builds the item's content under the per-row guard (one user's bad data costs that
+        user's slot alone, on every channel), then offers it on its channels."""
+        try:
+            context = build()
+        except Exception as exc:
+            plan.fail_all(item.key, item.who, row_error(exc))
+            return
+        self.offer(plan, item, kind, context)
 
 
 Prepare = Callable[[AsyncConnection, Sequence[DueUser], TickContext, Plan], Awaitable[None]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import time
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,7 +25,6 @@ from notifier.db.schema import (
 from notifier.rules.kinds import BY_NAME
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext
 from notifier.services.plan import Plan
-from notifier.services.row_errors import row_error
 
 KIND = BY_NAME["notes_reminder"]
 
@@ -39,19 +39,16 @@ async def prepare(
         if drafts == 0:
             plan.skip_all(item.key, item.who, "no draft session notes")
             continue
-        try:
-            context = notes_context(
-                user_name=item.user_name,
-                day=item.slot.day,
-                due=item.slot.due,
-                zone=item.zone,
-                draft_count=drafts,
-                base_url=ctx.base_url,
-            )
-        except Exception as exc:  # one user's bad data costs that user's slot alone
-            plan.fail_all(item.key, item.who, row_error(exc))
-            continue
-        ctx.offer(plan, item, KIND, context)
+        build = partial(
+            notes_context,
+            user_name=item.user_name,
+            day=item.slot.day,
+            due=item.slot.due,
+            zone=item.zone,
+            draft_count=drafts,
+            base_url=ctx.base_url,
+        )
+        ctx.build_and_offer(plan, item, KIND, build)
 
 
 async def draft_counts(conn: AsyncConnection, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
