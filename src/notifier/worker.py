@@ -23,6 +23,7 @@ from redis.backoff import ExponentialBackoff
 
 from notifier.config import Settings
 from notifier.jobs.arq_jobs import job_function
+from notifier.jobs.context import JobContext
 from notifier.jobs.fanout import (
     BATCH_FUNCTION,
     BATCH_KEEP_RESULT_SECONDS,
@@ -36,7 +37,7 @@ from notifier.rules.kinds import JOB_NAMES
 from notifier.runtime import close_runtime, open_runtime
 from notifier.timemath.cron import parse_cron
 
-StartupHook = Callable[[dict[str, Any]], Awaitable[None]]
+StartupHook = Callable[[JobContext], Awaitable[None]]
 CRON_KEEP_RESULT_SECONDS = 300  # stops arq's duplicate cron runs (arq issue #196)
 CRON_TIMEOUT_SECONDS = 600
 SHUTDOWN_GRACE_SECONDS = 30
@@ -111,14 +112,14 @@ def lifecycle(settings: Settings) -> tuple[StartupHook, StartupHook]:
     that it outlives arq restarts; then these hooks leave it alone.
     """
 
-    async def startup(ctx: dict[str, Any]) -> None:
+    async def startup(ctx: JobContext) -> None:
         if "services" in ctx:
             return
         configure_logging(settings.log_level)
         runtime = await open_runtime(settings, utc_now, job_schedules(settings))
         ctx["services"], ctx["runtime"] = runtime.services, runtime
 
-    async def shutdown(ctx: dict[str, Any]) -> None:
+    async def shutdown(ctx: JobContext) -> None:
         if "runtime" in ctx:
             await close_runtime(ctx.pop("runtime"))
 

@@ -21,6 +21,7 @@ from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.schema import job_runs
 from notifier.jobs.arq_jobs import job_function
+from notifier.jobs.context import JobContext
 from notifier.worker import batch_function, redis_settings
 from tests.support.data import Data
 from tests.support.smtp import CaptureServer
@@ -62,7 +63,7 @@ async def _due(data: Data, count: int) -> None:
 
 async def _tick(services: Services, pool: ArqRedis, tick_id: str) -> dict[str, int]:
     """One cron tick, as arq calls it (its pool and the cron job id in the context)."""
-    ctx = {"services": services, "redis": pool, "job_id": tick_id}
+    ctx: JobContext = {"services": services, "redis": pool, "job_id": tick_id}
     return await job_function(JOB)(ctx)
 
 

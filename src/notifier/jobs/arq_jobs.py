@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from notifier.app import Services
+from notifier.jobs.context import JobContext
 from notifier.jobs.fanout import fan_out_tick
 from notifier.jobs.registry import batched_jobs
 from notifier.jobs.runs import TickRow, TickRunner, run_recorded
 from notifier.services.counts import TickCounts
 
-JobFunction = Callable[[dict[str, Any]], Awaitable[dict[str, int]]]
+JobFunction = Callable[[JobContext], Awaitable[dict[str, int]]]
 
 
 def scheduled_instant(job_id: object) -> datetime | None:
@@ -30,7 +30,7 @@ def job_function(job: str) -> JobFunction:
     enqueues its batches for every worker to share (``jobs.fanout``).
     """
 
-    async def tick(ctx: dict[str, Any]) -> dict[str, int]:
+    async def tick(ctx: JobContext) -> dict[str, int]:
         services: Services = ctx["services"]
         now = services.clock()
         counts = await run_recorded(
@@ -47,7 +47,7 @@ def job_function(job: str) -> JobFunction:
     return tick
 
 
-def _fan_out_runner(ctx: dict[str, Any], job: str, now: datetime) -> TickRunner | None:
+def _fan_out_runner(ctx: JobContext, job: str, now: datetime) -> TickRunner | None:
     """The fan-out tick when arq's Redis is at hand and the job has batches; else inline."""
     redis = ctx.get("redis")
     if redis is None or job not in batched_jobs():

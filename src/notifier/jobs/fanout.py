@@ -28,6 +28,7 @@ import structlog
 
 from notifier.app import Services
 from notifier.batching import batched
+from notifier.jobs.context import JobContext
 from notifier.jobs.registry import batched_jobs
 from notifier.jobs.runs import TickRow, add_counts, describe_error, fail_run
 from notifier.services.batches import TickInstant
@@ -88,7 +89,7 @@ def _strings(ids: Sequence[uuid.UUID]) -> list[str]:
     return [str(i) for i in ids]
 
 
-async def process_batch(ctx: dict[str, Any], batch: dict[str, Any]) -> dict[str, int]:
+async def process_batch(ctx: JobContext, batch: dict[str, Any]) -> dict[str, int]:
     """The arq batch job: one batch of a job's tick, its counts added to the tick's row.
 
     ``batch``: ``job``, ``run`` (the tick's ``job_runs`` id), ``instant`` and ``began`` (ISO
