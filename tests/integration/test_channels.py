@@ -18,11 +18,13 @@ from typing import Any
 
 import asyncpg
 import pytest
+from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader
 from pydantic import SecretStr
 from sqlalchemy import insert, select
 from standardwebhooks.webhooks import Webhook
 
 from notifier.app import Services, close_services, open_services
+from notifier.channels.registry import build_channels
 from notifier.config import Settings
 from notifier.db.schema import in_app_notifications, notification_preferences
 from notifier.services.task_due_reminders import run_tick
@@ -284,3 +286,27 @@ async def test_the_webhook_body_is_json_with_the_contracts_fields(
     body = json.loads(receiver.requests[0].body)
     assert set(body) == {"text", "kind", "entity_id", "user_id", "slot", "title", "body", "url"}
     assert "\n" not in body["text"]
+
+
+async def test_a_template_error_in_one_channels_content_costs_that_channel_alone(
+    open_channels: OpenChannels, mailbox: CaptureServer
+) -> None:
+    """A broken short template fails the in-app slot; the email of the same slot goes."""
+    services = await open_channels()
+    user = await _due_task_user(services)
+    await _prefer(services, user, "task_due", in_app=True)
+    loader = services.templates.loader
+    assert isinstance(loader, FileSystemLoader)
+    broken = Environment(
+        loader=ChoiceLoader([DictLoader({"task_due/short_title.txt": "{{ 1 // 0 }}"}), loader]),
+        autoescape=True,
+    )
+    services.channels = build_channels(
+        services.settings, broken, services.smtp, services.webhooks, services.clock
+    )
+    counts = await run_tick(services, NOW)
+    assert (counts.sent, counts.failed) == (1, 1)
+    rows = _by_channel(await ledger_rows(services.engine))
+    assert rows["email"] == ("sent", None)
+    assert rows["in_app"] == ("failed", "template error: ZeroDivisionError")
+    assert len(mailbox.messages) == 1 and await _in_app_rows(services) == []
