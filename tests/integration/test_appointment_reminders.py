@@ -17,6 +17,7 @@ from notifier.db.schema import appointments, notification_settings
 from notifier.delivery.ledger import SlotKey
 from notifier.services import appointment_reminders as svc
 from notifier.services.appointment_reminders import run_tick
+from notifier.services.batches import BatchedJob
 from notifier.services.counts import TickCounts
 from notifier.timemath.windows import catch_up_window
 from tests.support.clock import SetClock, clocked_services
@@ -107,7 +108,7 @@ async def test_cancellation_after_selection_is_seen_at_send_time(
 
 
 async def test_a_later_batch_of_a_long_tick_sees_that_the_appointment_began(
-    settings: Settings, mailbox: CaptureServer, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, mailbox: CaptureServer
 ) -> None:
     """``notifier run`` sends batch after batch; one that runs after the start sends nothing."""
     clock = SetClock(START - timedelta(minutes=60))
@@ -115,15 +116,15 @@ async def test_a_later_batch_of_a_long_tick_sees_that_the_appointment_began(
         data = Data(services.engine)
         for address in ("first@example.com", "second@example.com"):
             await data.appointment(await data.user(email=address), START)
-        first_batch = svc.process_batch
+        first_batch = svc.JOB.process_batch
 
         async def slow_batch(*args: Any) -> TickCounts:
             counts = await first_batch(*args)
             clock.at = START + timedelta(minutes=1)  # this batch took until after the start
             return counts
 
-        monkeypatch.setattr(svc, "process_batch", slow_batch)
-        counts = await run_tick(services, START - timedelta(minutes=60))
+        slow = BatchedJob(svc.JOB.due_ids, slow_batch)
+        counts = await slow.run_tick(services, START - timedelta(minutes=60))
     assert (counts.sent, len(mailbox.messages)) == (1, 1)
 
 

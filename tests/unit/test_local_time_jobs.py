@@ -10,8 +10,8 @@ from notifier.worker import cron_jobs, enabled_jobs
 
 def test_both_jobs_are_registered_under_their_contract_names() -> None:
     ticks = tick_functions()
-    assert ticks["daily_digest"] is daily_digest.run_tick
-    assert ticks["notes_reminders"] is notes_reminders.run_tick
+    assert ticks["daily_digest"] == daily_digest.run_tick  # the same job's bound tick
+    assert ticks["notes_reminders"] == notes_reminders.run_tick
 
 
 def test_both_run_every_minute_by_default_and_can_be_switched_off() -> None:

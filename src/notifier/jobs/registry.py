@@ -26,29 +26,22 @@ from notifier.services.counts import TickCounts
 TickFunction = Callable[[Services, datetime], Awaitable[TickCounts]]
 
 
-def tick_functions() -> dict[str, TickFunction]:
-    """The jobs this build can run, by their contract name (section 7)."""
-    return {
-        "appointment_reminders": appointment_reminders.run_tick,
-        "daily_digest": daily_digest.run_tick,
-        "notes_reminders": notes_reminders.run_tick,
-        "task_due_reminders": task_due_reminders.run_tick,
-        "task_reminders": task_reminders.run_tick,
-        "overdue_scanner": overdue_scanner.run_tick,
-        "recurring_tasks": recurring_tasks.run_tick,
-        "cleanup": cleanup.run_tick,
-    }
-
-
 def batched_jobs() -> dict[str, BatchedJob]:
-    """The jobs whose ticks may fan out: selection and sending halves, by job name."""
-    modules = {
-        "appointment_reminders": appointment_reminders,
-        "daily_digest": daily_digest,
-        "notes_reminders": notes_reminders,
-        "task_due_reminders": task_due_reminders,
-        "task_reminders": task_reminders,
-        "overdue_scanner": overdue_scanner,
-        "recurring_tasks": recurring_tasks,
+    """Every sending job (and the recurring-task processor) by its contract name: one shape,
+    ``services.batches.BatchedJob``, whose ticks may fan out."""
+    return {
+        "appointment_reminders": appointment_reminders.JOB,
+        "daily_digest": daily_digest.JOB,
+        "notes_reminders": notes_reminders.JOB,
+        "task_due_reminders": task_due_reminders.JOB,
+        "task_reminders": task_reminders.JOB,
+        "overdue_scanner": overdue_scanner.JOB,
+        "recurring_tasks": recurring_tasks.JOB,
     }
-    return {job: BatchedJob(m.due_ids, m.process_batch) for job, m in modules.items()}
+
+
+def tick_functions() -> dict[str, TickFunction]:
+    """The jobs this build can run, by their contract name (section 7); ``cleanup`` has no
+    batches and always runs inline."""
+    ticks: dict[str, TickFunction] = {job: b.run_tick for job, b in batched_jobs().items()}
+    return {**ticks, "cleanup": cleanup.run_tick}

@@ -31,7 +31,7 @@ from notifier.rules.appointment_reminders import (
     parse_offsets,
 )
 from notifier.rules.kinds import BY_NAME, EMAIL
-from notifier.services.batches import TickInstant, run_inline
+from notifier.services.batches import BatchedJob, TickInstant
 from notifier.services.channel_choice import addressee, load_preferences, new_plan
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
@@ -41,11 +41,6 @@ from notifier.timemath.zones import effective_zone_name, get_zone
 
 KIND = BY_NAME["appointment_reminder"]
 log = structlog.get_logger("notifier.appointment_reminders")
-
-
-async def run_tick(services: Services, now: datetime) -> TickCounts:
-    """One tick at ``now``: every reminder due in the catch-up window, once."""
-    return await run_inline(services, now, due_ids, process_batch)
 
 
 def _window(services: Services, now: datetime) -> Window:
@@ -207,3 +202,7 @@ def appointment_facts(row: Any) -> AppointmentFacts:
         location=row["location"],
         user_name=row["user_name"],
     )
+
+
+JOB = BatchedJob(due_ids, process_batch)
+run_tick = JOB.run_tick

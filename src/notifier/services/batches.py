@@ -45,10 +45,16 @@ ProcessBatch = Callable[[Services, Sequence[uuid.UUID], TickInstant], Awaitable[
 
 @dataclass(frozen=True)
 class BatchedJob:
-    """A job's two halves, as the registry and the fan-out know them."""
+    """The one shape of every sending job's tick: its two halves, and the whole tick they
+    make back to back (``notifier run``, small ticks). Each kind's module builds its ``JOB``
+    from its selection and its batch step; the registry and the fan-out know only this."""
 
     due_ids: DueIds
     process_batch: ProcessBatch
+
+    async def run_tick(self, services: Services, now: datetime) -> TickCounts:
+        """One tick at ``now``, both halves in this process."""
+        return await run_inline(services, now, self.due_ids, self.process_batch)
 
 
 async def run_inline(

@@ -120,4 +120,5 @@ DIGEST = LocalTimeKind(
     prepare=prepare,
 )
 
-run_tick, due_ids, process_batch = DIGEST.run_tick, DIGEST.due_ids, DIGEST.process_batch
+JOB = DIGEST.job()
+run_tick = JOB.run_tick

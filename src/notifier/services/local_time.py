@@ -78,7 +78,7 @@ from notifier.rules.local_time_slots import (
     slot_instant,
 )
 from notifier.rules.recipient import refusal_of
-from notifier.services.batches import TickInstant, run_inline
+from notifier.services.batches import BatchedJob, TickInstant
 from notifier.services.channel_choice import addressee, load_preferences, new_plan
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
@@ -151,29 +151,18 @@ class LocalTimeKind:
     default_time: time
     prepare: Prepare
 
-    # The kind's tick and its two halves (``services.batches``): the module's functions below.
-    async def run_tick(self, services: Services, now: datetime) -> TickCounts:
-        return await run_tick(services, now, self)
+    def job(self) -> BatchedJob:
+        """The kind's job (``services.batches``): this module's two halves, for this kind."""
 
-    async def due_ids(self, services: Services, now: datetime) -> list[uuid.UUID]:
-        return await due_ids(services, now, self)
+        async def select_due(services: Services, now: datetime) -> list[uuid.UUID]:
+            return await due_ids(services, now, self)
 
-    async def process_batch(
-        self, services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
-    ) -> TickCounts:
-        return await process_batch(services, ids, tick, self)
+        async def send(
+            services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
+        ) -> TickCounts:
+            return await process_batch(services, ids, tick, self)
 
-
-async def run_tick(services: Services, now: datetime, kind: LocalTimeKind) -> TickCounts:
-    """One tick at ``now``: every slot of ``kind`` due in the catch-up window, once."""
-
-    async def select_due(svc: Services, at: datetime) -> list[uuid.UUID]:
-        return await due_ids(svc, at, kind)
-
-    async def send(svc: Services, ids: Sequence[uuid.UUID], tick: TickInstant) -> TickCounts:
-        return await process_batch(svc, ids, tick, kind)
-
-    return await run_inline(services, now, select_due, send)
+        return BatchedJob(select_due, send)
 
 
 def tick_context(services: Services, now: datetime) -> TickContext:

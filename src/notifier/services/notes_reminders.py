@@ -76,4 +76,5 @@ NOTES = LocalTimeKind(
     prepare=prepare,
 )
 
-run_tick, due_ids, process_batch = NOTES.run_tick, NOTES.due_ids, NOTES.process_batch
+JOB = NOTES.job()
+run_tick = JOB.run_tick

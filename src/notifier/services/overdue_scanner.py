@@ -42,12 +42,12 @@ from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.plan import plan_each
 from notifier.services.task_common import (
-    StateFollowingJob,
     fetch_batch,
     join_recipient,
     open_task,
     plan_row,
     recipient_columns,
+    state_following,
     task_columns,
 )
 
@@ -118,5 +118,5 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     return counts
 
 
-JOB = StateFollowingJob(candidates, process)
-run_tick, due_ids, process_batch = JOB.run_tick, JOB.due_ids, JOB.process_batch
+JOB = state_following(candidates, process)
+run_tick = JOB.run_tick

@@ -52,7 +52,7 @@ from notifier.delivery import ledger
 from notifier.delivery.ledger import Outcome, SlotKey
 from notifier.rules.kinds import RECURRING_TASK
 from notifier.rules.recurrence import BadRecurrenceError, Recurrence, next_due, series_root
-from notifier.services.batches import TickInstant, run_inline
+from notifier.services.batches import BatchedJob, TickInstant
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import database_unavailable
 from notifier.services.row_errors import row_error
@@ -94,11 +94,6 @@ class Decision:
     root_id: uuid.UUID | None = None
     reason: str | None = None
     code: str | None = None
-
-
-async def run_tick(services: Services, now: datetime) -> TickCounts:
-    """One tick: every completed recurring task not yet processed gets its next instance."""
-    return await run_inline(services, now, due_ids, process_batch)
 
 
 async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
@@ -286,3 +281,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -
         field = "sent" if decision.status == "create" else decision.status
         setattr(counts, field, getattr(counts, field) + 1)
     return counts
+
+
+JOB = BatchedJob(due_ids, process_batch)
+run_tick = JOB.run_tick

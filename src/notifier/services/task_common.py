@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +27,7 @@ from notifier.db.engine import autocommit
 from notifier.db.schema import notification_settings, tasks, users, workspaces
 from notifier.delivery.ledger import SlotKey
 from notifier.rules.kinds import Kind
-from notifier.services.batches import TickInstant, run_inline
+from notifier.services.batches import BatchedJob, TickInstant
 from notifier.services.channel_choice import ByUser, load_preferences
 from notifier.services.counts import TickCounts
 from notifier.services.plan import Addressee, Plan
@@ -127,28 +126,20 @@ async def fetch_ids(services: Services, stmt: Select[Any]) -> list[uuid.UUID]:
         return list((await conn.execute(stmt)).scalars())
 
 
-@dataclass(frozen=True)
-class StateFollowingJob:
-    """A task kind's tick from its candidate query and its batch step (``services.batches``).
+def state_following(
+    candidates: Callable[[datetime], Select[Any]],
+    process: Callable[[Services, Sequence[uuid.UUID], TickInstant], Awaitable[TickCounts]],
+) -> BatchedJob:
+    """A task kind's job from its candidate query and its batch step.
 
     These kinds follow the rows' state, not a window: a batch run late re-reads its rows at
     now on the tick's timeline.
     """
 
-    candidates: Callable[[datetime], Select[Any]]
-    process: Callable[[Services, Sequence[uuid.UUID], TickInstant], Awaitable[TickCounts]]
+    async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
+        return await fetch_ids(services, candidates(now))
 
-    async def run_tick(self, services: Services, now: datetime) -> TickCounts:
-        """One tick at ``now``, both halves in this process."""
-        return await run_inline(services, now, self.due_ids, self.process_batch)
-
-    async def due_ids(self, services: Services, now: datetime) -> list[uuid.UUID]:
-        return await fetch_ids(services, self.candidates(now))
-
-    async def process_batch(
-        self, services: Services, ids: Sequence[uuid.UUID], tick: TickInstant
-    ) -> TickCounts:
-        return await self.process(services, ids, tick)
+    return BatchedJob(due_ids, process)
 
 
 async def fetch_rows(services: Services, stmt: Select[Any]) -> Sequence[Any]:

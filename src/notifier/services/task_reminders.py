@@ -47,11 +47,11 @@ from notifier.services.dispatch import WINDOW_PASSED, dispatch
 from notifier.services.plan import plan_each
 from notifier.services.task_common import (
     AfterSent,
-    StateFollowingJob,
     fetch_rows,
     join_recipient,
     plan_row,
     recipient_columns,
+    state_following,
     task_columns,
 )
 from notifier.timemath.zones import shifted
@@ -151,5 +151,5 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
 
 
-JOB = StateFollowingJob(candidates, process)
-run_tick, due_ids, process_batch = JOB.run_tick, JOB.due_ids, JOB.process_batch
+JOB = state_following(candidates, process)
+run_tick = JOB.run_tick
