@@ -18,28 +18,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from functools import cache
-from typing import Any
 
 import structlog
-from sqlalchemy import (
-    Executable,
-    Insert,
-    Integer,
-    Text,
-    Update,
-    bindparam,
-    case,
-    func,
-    insert,
-    update,
-)
 
 from notifier.app import Services
-from notifier.db.engine import autocommit
-from notifier.db.schema import job_runs
+from notifier.delivery import run_ledger
 from notifier.jobs.registry import tick_functions
 from notifier.services.counts import TickCounts
 
@@ -78,16 +63,20 @@ class TickRow:
     async def open(self) -> None:
         """Writes the row ``running`` (once); call it before the tick's first side effect."""
         if not self.opened:
-            await _write(self._services, _open_statements(), self._values)
+            await run_ledger.write(
+                self._services.engine, run_ledger.open_statements(), self._values
+            )
             self.opened = True
 
     async def close(self, counts: TickCounts, error: str | None) -> None:
         """Finishes the row; a row never opened is written whole, in one statement."""
-        values = {**self._values, **_finish_values(self._services, counts, error)}
+        finished = run_ledger.finish_values(self._services.clock(), counts.as_dict(), error)
+        values = {**self._values, **finished}
+        engine = self._services.engine
         if self.opened:
-            await _write(self._services, (_finish_statement(),), values)
+            await run_ledger.write(engine, (run_ledger.finish_statement(),), values)
         else:
-            await _write(self._services, _whole_statements(), values)
+            await run_ledger.write(engine, run_ledger.whole_statements(), values)
 
 
 # Runs a tick given its row; it calls ``row.open()`` before claiming or enqueueing anything.
@@ -141,126 +130,11 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-async def _write(services: Services, statements: Sequence[Executable], values: Any) -> None:
-    """One autocommit statement on PostgreSQL; SQLite, lacking UPDATE inside WITH, runs the
-    closing of abandoned rows and the insert as two (``statements[1:]``)."""
-    async with autocommit(services.engine) as conn:
-        if conn.dialect.name == "postgresql" or len(statements) == 1:
-            await conn.execute(statements[0], values)
-        else:
-            for stmt in statements[1:]:
-                await conn.execute(stmt, values)
-
-
-# The statements of every tick are built once, with parameters: building and hashing a new
-# statement per tick cost ~0.5 ms of the ~5 ms a tick with nothing due may take. Parameter
-# names start with ``p_``: a name equal to a column's would join an UPDATE's SET list.
-@cache
-def _close_abandoned() -> Update:
-    """Rows of this job left ``running`` by a process that died (older than any live tick)."""
-    c = job_runs.c
-    return (
-        update(job_runs)
-        .where(
-            c.job_name == bindparam("p_job"),
-            c.status == "running",
-            c.started_at < bindparam("p_abandoned_before"),
-        )
-        .values(
-            status="failed",
-            finished_at=bindparam("p_started"),
-            error="abandoned: the process running it died",
-        )
-    )
-
-
-def _row(**finished: object) -> Insert:
-    return insert(job_runs).values(
-        id=bindparam("p_row_id"),
-        job_name=bindparam("p_job"),
-        run_id=bindparam("p_run_id"),
-        scheduled_for=bindparam("p_scheduled_for"),
-        started_at=bindparam("p_started"),
-        **finished,
-    )
-
-
-@cache
-def _open_statements() -> tuple[Executable, Update, Insert]:
-    """(PostgreSQL's one statement, then SQLite's two): close abandoned rows, insert ours."""
-    return _closing_abandoned(_row(status="running"))
-
-
-@cache
-def _whole_statements() -> tuple[Executable, Update, Insert]:
-    """As ``_open_statements``, the row inserted already finished, with its counts."""
-    counts = {name: bindparam(f"p_{name}", type_=Integer) for name in _COUNTED}
-    row = _row(
-        status=bindparam("p_status", type_=Text),
-        finished_at=bindparam("p_wall"),
-        error=bindparam("p_error", type_=Text),
-        **counts,
-    )
-    return _closing_abandoned(row)
-
-
-def _closing_abandoned(row: Insert) -> tuple[Executable, Update, Insert]:
-    """(PostgreSQL's one statement, then SQLite's two): close abandoned rows, insert ``row``."""
-    return row.add_cte(_close_abandoned().cte("abandoned")), _close_abandoned(), row
-
-
-def _finish_values(services: Services, counts: TickCounts, error: str | None) -> dict[str, object]:
-    return {
-        "p_wall": services.clock(),
-        "p_error": error,
-        "p_status": "failed" if error else "succeeded",
-        **_counts(counts),
-    }
-
-
-@cache
-def _finish_statement() -> Update:
-    c = job_runs.c
-    return (
-        update(job_runs)
-        .where(c.id == bindparam("p_row_id"))
-        .values(
-            finished_at=bindparam("p_wall"),
-            # A batch of this tick may have failed already (fan-out): never undo that.
-            status=case((c.status == "failed", "failed"), else_=bindparam("p_status", type_=Text)),
-            error=func.coalesce(c.error, bindparam("p_error", type_=Text)),
-            **_increments(),
-        )
-    )
-
-
-_COUNTED = ("selected", "sent", "skipped", "failed")
-
-
-def _counts(counts: TickCounts) -> dict[str, int]:
-    return {f"p_{name}": getattr(counts, name) for name in _COUNTED}
-
-
-def _increments() -> dict[str, object]:
-    """Counts added to the row, never set: batches on other workers add theirs too."""
-    c = job_runs.c
-    return {name: getattr(c, name) + bindparam(f"p_{name}", type_=Integer) for name in _COUNTED}
-
-
 async def add_counts(services: Services, row_id: uuid.UUID, counts: TickCounts) -> None:
-    """A finished batch adds its counts to its tick's row (one atomic UPDATE)."""
-    async with autocommit(services.engine) as conn:
-        stmt = (
-            update(job_runs).where(job_runs.c.id == bindparam("p_row_id")).values(**_increments())
-        )
-        await conn.execute(stmt, {"p_row_id": row_id, **_counts(counts)})
+    """A finished batch adds its counts to its tick's row."""
+    await run_ledger.add_counts(services.engine, row_id, counts.as_dict())
 
 
 async def fail_run(services: Services, row_id: uuid.UUID, exc: BaseException) -> None:
     """A batch that raised marks its tick ``failed`` (the first error is kept)."""
-    async with autocommit(services.engine) as conn:
-        await conn.execute(
-            update(job_runs)
-            .where(job_runs.c.id == row_id)
-            .values(status="failed", error=func.coalesce(job_runs.c.error, describe_error(exc)))
-        )
+    await run_ledger.fail_run(services.engine, row_id, describe_error(exc))
