@@ -162,6 +162,7 @@ def _count_outcomes(services: Services, counts: TickCounts, outcomes: Sequence[O
                 kind=outcome.key.kind,
                 entity_id=str(outcome.key.entity_id),
                 user_id=str(outcome.key.user_id),
+                channel=outcome.key.channel,
                 reason=loggable(outcome.reason),
             )
         else:
@@ -329,6 +330,7 @@ class SentMarks:
             kind=key.kind,
             entity_id=str(key.entity_id),
             user_id=str(key.user_id),
+            channel=key.channel,
             error=type(error).__name__,
         )
         try:
@@ -394,6 +396,7 @@ async def _finish(services: Services, key: SlotKey, status: str, reason: str, at
         kind=key.kind,
         entity_id=str(key.entity_id),
         user_id=str(key.user_id),
+        channel=key.channel,
         status=status,
         reason=reason,
         attempts=attempts,
