@@ -23,8 +23,3 @@ def channels_for(kind: str, preferences: Preferences, defaults: Iterable[str]) -
         c for (k, c), on in preferences.items() if k == kind and on and c not in CHANNELS
     )
     return known + unknown
-
-
-def is_known(channel: object) -> bool:
-    """Whether this worker can deliver on ``channel``."""
-    return channel in CHANNELS

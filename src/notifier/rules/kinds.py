@@ -175,8 +175,3 @@ JOB_NAMES: tuple[str, ...] = tuple(job.name for job in JOBS)
 DEFAULT_SCHEDULES: dict[str, str] = {job.name: job.schedule for job in JOBS}
 # The notification kind each job sends (contract section 3); None for jobs that send none.
 JOB_KINDS: dict[str, str | None] = {job.name: job.kind for job in JOBS}
-
-
-def kind_named(name: str) -> Kind | None:
-    """The declared kind of a ledger row's ``kind`` (None: a newer worker's kind)."""
-    return BY_NAME.get(name) or (RECURRING_TASK if name == RECURRING_TASK.name else None)
