@@ -19,7 +19,7 @@ from datetime import time as wall_time
 
 import asyncpg
 
-from notifier.rules.local_time_slots import due_slots, slot_instant
+from notifier.rules.local_time_slots import EVERY_DAY, due_slots, slot_instant
 from notifier.timemath.windows import Window
 from notifier.timemath.zones import get_zone
 
@@ -61,7 +61,7 @@ def split_minutes(zone: str, window: Window) -> tuple[list[wall_time], list[wall
     due: list[wall_time] = []
     for minute in range(24 * 60):
         at = wall_time(minute // 60, minute % 60)
-        (due if due_slots(tz, at, False, window) else allowed).append(at)
+        (due if due_slots(tz, at, EVERY_DAY, window) else allowed).append(at)
     return allowed, due
 
 

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     job_appointment_reminders_schedule: str = DEFAULT_SCHEDULES["appointment_reminders"]
     job_daily_digest_enabled: bool = True
     job_daily_digest_schedule: str = DEFAULT_SCHEDULES["daily_digest"]
+    job_weekly_report_enabled: bool = True
+    job_weekly_report_schedule: str = DEFAULT_SCHEDULES["weekly_report"]
     job_notes_reminders_enabled: bool = True
     job_notes_reminders_schedule: str = DEFAULT_SCHEDULES["notes_reminders"]
     job_task_due_reminders_enabled: bool = True

@@ -37,6 +37,9 @@ DEFAULTS = {
     "digest_skip_weekends": False,
     "notes_reminder_enabled": False,
     "notes_reminder_time": time(18, 0),
+    "weekly_report_enabled": False,
+    "weekly_report_day": 1,
+    "weekly_report_time": time(8, 0),
 }
 
 
@@ -51,6 +54,12 @@ async def check_copy_follows_the_host_tables(people: LocalTimeData) -> None:
     assert copy is not None
     assert (copy["digest_enabled"], copy["digest_time"]) == (True, time(6, 15))
     assert (copy["notes_reminder_enabled"], copy["notes_reminder_time"]) == (True, time(19, 0))
+    await people.set_settings(
+        user, weekly_report_enabled=True, weekly_report_day=5, weekly_report_time=time(16, 30)
+    )
+    copy = await people.schedule(user) or {}
+    weekly = (copy["weekly_report_enabled"], copy["weekly_report_day"], copy["weekly_report_time"])
+    assert weekly == (True, 5, time(16, 30))
     await people.set_workspace(space, timezone="Asia/Kathmandu")
     assert (await people.schedule(user) or {})["zone"] == "Asia/Kathmandu"
     await people.set_user(user, timezone="Pacific/Apia")

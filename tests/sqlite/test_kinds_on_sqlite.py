@@ -82,6 +82,22 @@ async def digest_case(engine: AsyncEngine) -> Expect:
     return Expect("daily_digest", "pat@example.com", user, _local_date_slot(local), ("Mia Chen",))
 
 
+async def weekly_case(engine: AsyncEngine) -> Expect:
+    data = TaskData(engine)
+    local, at = _local_minute("Pacific/Pago_Pago")
+    settings = {
+        "weekly_report_enabled": True,
+        "weekly_report_day": local.isoweekday(),
+        "weekly_report_time": at,
+    }
+    user = await data.user(timezone="Pacific/Pago_Pago", settings=settings)
+    await data.task(user, NOW + timedelta(days=2), title="File the quarterly return")
+    await data.task(user, NOW - timedelta(days=2), title="Overdue <b>letter</b>")
+    slot = _local_date_slot(local)
+    expected = ("File the quarterly return", "Overdue <b>letter</b>", "OVERDUE: 1")
+    return Expect("weekly_report", "pat@example.com", user, slot, expected)
+
+
 async def notes_case(engine: AsyncEngine) -> Expect:
     data = Data(engine)
     local, at = _local_minute("Pacific/Kiritimati")
@@ -200,6 +216,7 @@ async def cleanup_case(engine: AsyncEngine) -> Expect:
 CASES: dict[str, Callable[[AsyncEngine], Awaitable[Expect]]] = {
     "appointment_reminders": appointment_case,
     "daily_digest": digest_case,
+    "weekly_report": weekly_case,
     "notes_reminders": notes_case,
     "task_due_reminders": task_due_case,
     "task_reminders": task_reminder_case,

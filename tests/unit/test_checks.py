@@ -28,7 +28,7 @@ def settings(**values: object) -> Settings:
 
 def test_a_sound_configuration_is_ok() -> None:
     result = check_configuration(settings(), NOW)
-    assert result.status == OK and "8 of 8 jobs enabled" in result.detail
+    assert result.status == OK and "9 of 9 jobs enabled" in result.detail
 
 
 def test_each_problem_is_named() -> None:

@@ -8,7 +8,8 @@ from html.parser import HTMLParser
 import pytest
 from jinja2 import Environment
 
-from notifier.content.daily_digest import DigestAppointment, digest_context
+from notifier.content.daily_digest import DigestFacts, digest_context
+from notifier.content.summary import AppointmentLine
 from notifier.content.notes_reminder import notes_context
 from notifier.content.render import make_environment, render
 from notifier.paths import templates_dir
@@ -43,10 +44,10 @@ def env() -> Environment:
     return make_environment(templates_dir())
 
 
-def thirty_appointments() -> list[DigestAppointment]:
+def thirty_appointments() -> list[AppointmentLine]:
     start = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
     return [
-        DigestAppointment(
+        AppointmentLine(
             appointment_id=f"a{i:02d}",
             starts_at=start + timedelta(minutes=25 * ((i * 7) % 30)),  # out of order
             client_name=[LONG, EVIL, None, f"Client {i}"][i % 4],
@@ -63,7 +64,7 @@ def test_a_digest_with_thirty_awkward_appointments(env: Environment) -> None:
         day=DAY,
         due=DUE,
         zone=BERLIN,
-        appointments=thirty_appointments(),
+        facts=DigestFacts(thirty_appointments()),
         base_url="https://app.test/",
     )
     content = render(env, "daily_digest", context)
@@ -87,7 +88,12 @@ def test_a_digest_with_thirty_awkward_appointments(env: Environment) -> None:
 
 def test_an_empty_digest_says_so(env: Environment) -> None:
     context = digest_context(
-        user_name=None, day=DAY, due=DUE, zone=BERLIN, appointments=[], base_url="https://app.test"
+        user_name=None,
+        day=DAY,
+        due=DUE,
+        zone=BERLIN,
+        facts=DigestFacts([]),
+        base_url="https://app.test",
     )
     content = render(env, "daily_digest", context)
     assert content.subject == "Your day: Tuesday 10 March 2026, no appointments"
@@ -100,7 +106,7 @@ def test_an_empty_digest_says_so(env: Environment) -> None:
 def test_one_appointment_reads_in_the_singular(env: Environment) -> None:
     [first] = thirty_appointments()[:1]
     context = digest_context(
-        user_name="Pat", day=DAY, due=DUE, zone=BERLIN, appointments=[first], base_url="x"
+        user_name="Pat", day=DAY, due=DUE, zone=BERLIN, facts=DigestFacts([first]), base_url="x"
     )
     assert render(env, "daily_digest", context).subject.endswith(", 1 appointment")
 

@@ -19,14 +19,28 @@ from zoneinfo import available_timezones
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier.rules.local_time_slots import due_instant, due_slots, selection_plan
+from notifier.rules.local_time_slots import (
+    EVERY_DAY,
+    WORKDAYS,
+    Weekdays,
+    due_instant,
+    due_slots,
+    selection_plan,
+)
+from notifier.rules.summary_spans import day_start
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import get_zone
 
 ZONES = sorted(available_timezones())
 MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 SECOND = timedelta(seconds=1)
 FIRST, LAST = date(2000, 1, 1), date(2037, 12, 31)
+# The weekdays a local-time kind is due on: every day (notes), workdays (a digest skipping
+# weekends), one weekday (a weekly report).
+WEEKDAY_SETS = st.sampled_from([EVERY_DAY, WORKDAYS]) | st.integers(1, 7).map(
+    lambda day: frozenset({day})
+)
 FAST = settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(deadline=None, max_examples=20, suppress_health_check=[HealthCheck.too_slow])
 
@@ -101,14 +115,14 @@ def wall(instant: datetime, tz: tzinfo) -> datetime:
 
 
 @FAST
-@given(local_moments(), st.booleans(), st.integers(1, 180))
+@given(local_moments(), WEEKDAY_SETS, st.integers(1, 180))
 def test_each_local_date_has_exactly_one_due_instant_or_none(
-    moment: tuple[str, date, time, datetime], skip_weekends: bool, width_minutes: int
+    moment: tuple[str, date, time, datetime], days: Weekdays, width_minutes: int
 ) -> None:
     zone, day, at, _ = moment
     tz = get_zone(zone)
-    due = due_instant(day, at, tz, skip_weekends)
-    if skip_weekends and day.weekday() >= 5:
+    due = due_instant(day, at, tz, days)
+    if day.isoweekday() not in days:
         assert due is None
         return
     if due is None:
@@ -130,7 +144,7 @@ def test_each_local_date_has_exactly_one_due_instant_or_none(
     reports = [
         start < due <= end
         for start, end in itertools.pairwise(edges)
-        for slot in due_slots(tz, at, skip_weekends, Window(start, end))
+        for slot in due_slots(tz, at, days, Window(start, end))
         if slot.day == day
     ]
     assert reports == [True]
@@ -142,7 +156,7 @@ def test_the_selection_ranges_contain_every_due_time(
     moment: tuple[str, date, time, datetime], late_minutes: int, catch_up_minutes: int
 ) -> None:
     zone, day, at, _ = moment
-    due = due_instant(day, at, get_zone(zone), False)
+    due = due_instant(day, at, get_zone(zone), EVERY_DAY)
     if due is None or late_minutes >= catch_up_minutes:
         return
     window = catch_up_window(due + late_minutes * MINUTE, catch_up_minutes * MINUTE)
@@ -153,7 +167,7 @@ def test_the_selection_ranges_contain_every_due_time(
 
 
 def simulate(
-    tz: tzinfo, at: time, skip: bool, ticks: Iterator[datetime], catch_up: timedelta
+    tz: tzinfo, at: time, skip: Weekdays, ticks: Iterator[datetime], catch_up: timedelta
 ) -> dict[date, list[datetime]]:
     """Runs ticks as the service does: the ledger lets each date through once."""
     sends: dict[date, list[datetime]] = {}
@@ -167,7 +181,7 @@ def simulate(
 
 
 def expected_dates(
-    tz: tzinfo, at: time, skip: bool, start: datetime, end: datetime
+    tz: tzinfo, at: time, skip: Weekdays, start: datetime, end: datetime
 ) -> dict[date, datetime]:
     """Every local date whose due instant lies in ``(start, end]``, by the one-day rule."""
     found = {}
@@ -181,7 +195,7 @@ def expected_dates(
 
 
 def check_each_date_once(
-    tz: tzinfo, at: time, skip: bool, ticks: list[datetime], catch_up: timedelta
+    tz: tzinfo, at: time, skip: Weekdays, ticks: list[datetime], catch_up: timedelta
 ) -> None:
     sends = simulate(tz, at, skip, iter(ticks), catch_up)
     assert set(expected_dates(tz, at, skip, ticks[0], ticks[-1])) <= set(sends)
@@ -199,9 +213,9 @@ def tick_starts(draw: st.DrawFn) -> tuple[str, time, datetime]:
 
 
 @SLOW
-@given(tick_starts(), st.booleans())
+@given(tick_starts(), WEEKDAY_SETS)
 def test_ticks_every_minute_for_48_hours_send_each_date_once(
-    start: tuple[str, time, datetime], skip: bool
+    start: tuple[str, time, datetime], skip: Weekdays
 ) -> None:
     zone, at, first = start
     ticks = [first + k * MINUTE for k in range(48 * 60 + 1)]
@@ -209,9 +223,9 @@ def test_ticks_every_minute_for_48_hours_send_each_date_once(
 
 
 @SLOW
-@given(tick_starts(), st.booleans(), st.integers(10, 180), st.integers(0, 2**32))
+@given(tick_starts(), WEEKDAY_SETS, st.integers(10, 180), st.integers(0, 2**32))
 def test_ticks_at_random_intervals_within_the_catch_up_send_each_date_once(
-    start: tuple[str, time, datetime], skip: bool, catch_up_minutes: int, seed: int
+    start: tuple[str, time, datetime], skip: Weekdays, catch_up_minutes: int, seed: int
 ) -> None:
     zone, at, first = start
     rnd = random.Random(seed)
@@ -219,3 +233,34 @@ def test_ticks_at_random_intervals_within_the_catch_up_send_each_date_once(
     while ticks[-1] < first + timedelta(hours=48):
         ticks.append(ticks[-1] + timedelta(seconds=rnd.randint(1, catch_up_minutes * 60 - 1)))
     check_each_date_once(get_zone(zone), at, skip, ticks, catch_up_minutes * MINUTE)
+
+
+@FAST
+@given(
+    st.sampled_from(ZONES),
+    st.dates(FIRST, LAST),
+    st.integers(1, 7),
+    st.times(),
+    st.integers(1, 180),
+)
+def test_over_any_zone_and_any_week_exactly_one_weekly_report_is_due(
+    zone: str, first: date, weekday: int, at: time, width_minutes: int
+) -> None:
+    """Windows that partition the instants of 7 consecutive local dates (any zone, any week,
+    any time of day, DST or skipped dates inside) make exactly one report due, on the chosen
+    weekday, unless the zone skipped that very date."""
+    tz = get_zone(zone)
+    start = day_start(first, tz)
+    end = day_start(first + timedelta(days=7), tz) + 3 * HOUR  # a gap may push the last day's
+    width = width_minutes * MINUTE
+    count = (end - start) // width + 2
+    edges = [start - SECOND + k * width for k in range(count)]
+    week = [first + timedelta(days=k) for k in range(7)]
+    due = [
+        slot.day
+        for lo, hi in itertools.pairwise(edges)
+        for slot in due_slots(tz, at, frozenset({weekday}), Window(lo, hi))
+        if slot.day in week
+    ]
+    [chosen] = [day for day in week if day.isoweekday() == weekday]
+    assert due == ([chosen] if chosen in shown_dates(chosen, tz) else [])

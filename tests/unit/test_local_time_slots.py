@@ -7,6 +7,8 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from notifier.rules.local_time_slots import (
+    EVERY_DAY,
+    WORKDAYS,
     DueSlot,
     candidate_days,
     due_instant,
@@ -56,10 +58,10 @@ def test_due_at_the_local_time_in_the_users_zone(
     zone: str, day: date, at: time, due: datetime
 ) -> None:
     tz = get_zone(zone)
-    assert due_instant(day, at, tz, skip_weekends=False) == due
-    assert due_slots(tz, at, False, window_ending(due)) == [DueSlot(day, due)]
-    assert due_slots(tz, at, False, window_ending(due - MINUTE)) == []
-    assert due_slots(tz, at, False, window_ending(due + 60 * MINUTE)) == []
+    assert due_instant(day, at, tz, EVERY_DAY) == due
+    assert due_slots(tz, at, EVERY_DAY, window_ending(due)) == [DueSlot(day, due)]
+    assert due_slots(tz, at, EVERY_DAY, window_ending(due - MINUTE)) == []
+    assert due_slots(tz, at, EVERY_DAY, window_ending(due + 60 * MINUTE)) == []
     assert covered(zone, at, day, window_ending(due))
 
 
@@ -67,7 +69,7 @@ def test_due_at_the_local_time_in_the_users_zone(
 def test_a_late_tick_inside_the_catch_up_window_still_finds_the_slot(late: timedelta) -> None:
     tz = get_zone("Asia/Kathmandu")
     due = utc(2026, 1, 5, 1, 15)
-    assert due_slots(tz, time(7, 0), False, window_ending(due + late)) == [
+    assert due_slots(tz, time(7, 0), EVERY_DAY, window_ending(due + late)) == [
         DueSlot(date(2026, 1, 5), due)
     ]
     assert covered("Asia/Kathmandu", time(7, 0), date(2026, 1, 5), window_ending(due + late))
@@ -76,13 +78,15 @@ def test_a_late_tick_inside_the_catch_up_window_still_finds_the_slot(late: timed
 def test_spring_forward_gap_moves_the_time_forward_by_the_gap() -> None:
     tz = get_zone("America/New_York")
     # 02:30 does not exist on 2026-03-08: it is sent at 03:30 EDT, 07:30 UTC.
-    assert due_instant(date(2026, 3, 8), time(2, 30), tz, False) == utc(2026, 3, 8, 7, 30)
+    assert due_instant(date(2026, 3, 8), time(2, 30), tz, EVERY_DAY) == utc(2026, 3, 8, 7, 30)
     assert covered(
         "America/New_York", time(2, 30), date(2026, 3, 8), window_ending(utc(2026, 3, 8, 7, 30))
     )
     # Lord Howe moves 30 minutes: 02:15 becomes 02:45 (+11), 15:45 UTC the day before.
     lord_howe = get_zone("Australia/Lord_Howe")
-    assert due_instant(date(2026, 10, 4), time(2, 15), lord_howe, False) == utc(2026, 10, 3, 15, 45)
+    assert due_instant(date(2026, 10, 4), time(2, 15), lord_howe, EVERY_DAY) == utc(
+        2026, 10, 3, 15, 45
+    )
 
 
 @pytest.mark.parametrize(
@@ -111,18 +115,18 @@ def test_a_repeated_local_time_is_due_once_at_its_first_occurrence(
 ) -> None:
     tz = get_zone(zone)
     assert second.astimezone(tz).replace(tzinfo=None) == datetime.combine(day, at)
-    assert due_slots(tz, at, False, window_ending(first)) == [DueSlot(day, first)]
-    assert due_slots(tz, at, False, window_ending(second, gap_minutes)) == []
+    assert due_slots(tz, at, EVERY_DAY, window_ending(first)) == [DueSlot(day, first)]
+    assert due_slots(tz, at, EVERY_DAY, window_ending(second, gap_minutes)) == []
 
 
 def test_apia_skipped_2011_12_30_gets_nothing_and_its_neighbours_are_kept() -> None:
     tz = get_zone("Pacific/Apia")
-    assert due_instant(date(2011, 12, 30), time(7, 0), tz, False) is None
+    assert due_instant(date(2011, 12, 30), time(7, 0), tz, EVERY_DAY) is None
     found = []  # hourly windows over five UTC days: every local date but the missing one
     start = utc(2011, 12, 28, 0, 0)
     for hour in range(24 * 5):
         found += due_slots(
-            tz, time(7, 0), False, Window(start + hour * HOUR, start + (hour + 1) * HOUR)
+            tz, time(7, 0), EVERY_DAY, Window(start + hour * HOUR, start + (hour + 1) * HOUR)
         )
     assert [slot.day for slot in found] == [
         date(2011, 12, 28),
@@ -142,14 +146,14 @@ def test_skip_weekends_reads_the_users_local_date() -> None:
     # 07:00 on Saturday 2026-03-07 in Auckland is 18:00 UTC on Friday: skipped.
     auckland = get_zone("Pacific/Auckland")
     friday_utc = utc(2026, 3, 6, 18, 0)
-    assert due_slots(auckland, time(7, 0), True, window_ending(friday_utc)) == []
-    assert due_slots(auckland, time(7, 0), False, window_ending(friday_utc)) == [
+    assert due_slots(auckland, time(7, 0), WORKDAYS, window_ending(friday_utc)) == []
+    assert due_slots(auckland, time(7, 0), EVERY_DAY, window_ending(friday_utc)) == [
         DueSlot(date(2026, 3, 7), friday_utc)
     ]
     # 19:00 on Friday 2026-03-06 in Los Angeles is 03:00 UTC on Saturday: sent.
     los_angeles = get_zone("America/Los_Angeles")
     saturday_utc = utc(2026, 3, 7, 3, 0)
-    assert due_slots(los_angeles, time(19, 0), True, window_ending(saturday_utc)) == [
+    assert due_slots(los_angeles, time(19, 0), WORKDAYS, window_ending(saturday_utc)) == [
         DueSlot(date(2026, 3, 6), saturday_utc)
     ]
 
@@ -192,7 +196,7 @@ def test_on_a_dst_day_the_range_covers_both_offsets() -> None:
     # Window (06:00, 07:30] UTC on 2026-03-08: New York changes offset at 07:00 UTC.
     window = Window(utc(2026, 3, 8, 6, 0), utc(2026, 3, 8, 7, 30))
     for at in (time(1, 30), time(2, 30), time(3, 15)):
-        assert due_slots(get_zone("America/New_York"), at, False, window)
+        assert due_slots(get_zone("America/New_York"), at, EVERY_DAY, window)
         assert covered("America/New_York", at, date(2026, 3, 8), window)
 
 

@@ -1,41 +1,46 @@
-"""The template context of a ``daily_digest``: one local date's appointments, in time order."""
+"""The template context of a ``daily_digest``: the day's appointments, then its tasks.
+
+Contract section 3: the appointments that start on the user's local date, in time order;
+below them the open tasks due that date and the number of overdue tasks (the daily task
+summary). Lists are capped by the kind (``Kind.list_cap``) and say how many more there are.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from notifier.content.local_day import day_context, plural
+from notifier.content.summary import AppointmentLine, TaskLine, appointment_entry, task_list
 from notifier.timemath.zones import in_zone
 
 
 @dataclass(frozen=True)
-class DigestAppointment:
-    """One row of the list; strings are raw (the HTML template escapes them)."""
+class DayTasks:
+    """The day's open tasks (the first of them, and how many in all) and the overdue count."""
 
-    appointment_id: str
-    starts_at: datetime
-    client_name: str | None
-    service_name: str | None
-    location: str | None
+    due: Sequence[TaskLine] = ()
+    due_total: int = 0
+    overdue: int = 0
 
 
-def _entry(
-    item: DigestAppointment, zone: ZoneInfo, day_abbreviation: str, base: str
-) -> dict[str, object]:
+@dataclass(frozen=True)
+class DigestFacts:
+    """What one user's digest lists."""
+
+    appointments: Sequence[AppointmentLine]
+    appointments_total: int | None = None  # None: all are listed
+    tasks: DayTasks = field(default_factory=DayTasks)
+
+
+def _time(item: AppointmentLine, zone: ZoneInfo, day_abbreviation: str) -> str:
     local = in_zone(item.starts_at, zone)
     abbreviation = local.tzname() or ""
     # On a DST day two rows can show the same wall time; the abbreviation tells them apart.
     suffix = f" {abbreviation}" if abbreviation != day_abbreviation else ""
-    return {
-        "time": f"{local:%H:%M}{suffix}",
-        "client_name": item.client_name or "No client named",
-        "service_name": item.service_name,
-        "location": item.location,
-        "url": f"{base}/appointments/{item.appointment_id}",
-    }
+    return f"{local:%H:%M}{suffix}"
 
 
 def digest_context(
@@ -44,19 +49,28 @@ def digest_context(
     day: date,
     due: datetime,
     zone: ZoneInfo,
-    appointments: Sequence[DigestAppointment],
+    facts: DigestFacts,
     base_url: str,
 ) -> dict[str, object]:
-    """Everything the three ``daily_digest`` templates use."""
+    """Everything the ``daily_digest`` templates use."""
     base = base_url.rstrip("/")
-    ordered = sorted(appointments, key=lambda a: (a.starts_at, a.appointment_id))
+    ordered = sorted(facts.appointments, key=lambda a: (a.starts_at, a.appointment_id))
+    total = len(ordered) if facts.appointments_total is None else facts.appointments_total
     day_abbreviation = in_zone(due, zone).tzname() or ""
+    tasks = facts.tasks
     return {
         **day_context(day, due, zone, base),
         "user_name": user_name or "there",
-        "appointments": [_entry(a, zone, day_abbreviation, base) for a in ordered],
-        "count_phrase": plural(len(ordered), "appointment", "appointments")
-        if ordered
+        "appointments": [
+            appointment_entry(a, _time(a, zone, day_abbreviation), base) for a in ordered
+        ],
+        "more_appointments": max(total - len(ordered), 0),
+        "count_phrase": plural(total, "appointment", "appointments")
+        if total
         else "no appointments",
         "calendar_url": f"{base}/calendar?date={day.isoformat()}",
+        "tasks_due": task_list(tasks.due, tasks.due_total, zone, due, base),
+        "overdue_count": tasks.overdue,
+        "overdue_phrase": plural(tasks.overdue, "overdue task", "overdue tasks"),
+        "tasks_url": f"{base}/tasks",
     }

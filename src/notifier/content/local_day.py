@@ -18,6 +18,11 @@ def plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
+def amount(count: int, one: str, many: str) -> str:
+    """``no appointments``, ``1 appointment``, ``3 appointments``: a count in a sentence."""
+    return f"no {many}" if count == 0 else plural(count, one, many)
+
+
 def day_context(day: date, due: datetime, zone: ZoneInfo, base_url: str) -> dict[str, object]:
     """What both kinds' templates share: the date, the zone named, the settings link."""
     return {

@@ -249,13 +249,16 @@ job_runs = Table(
     Index("ix_job_runs_running", "job_name", "started_at", **_partial("status = 'running'")),
 )
 
-# Worker-owned, kept current by triggers (migration 0002): each user's effective zone next to
-# the digest and notes-reminder times, so a tick finds due users through an index on
-# (zone, time). The partial-index predicates are repeated verbatim in the tick's query.
+# Worker-owned, kept current by triggers (migrations 0002, 0006): each user's effective zone
+# next to the digest, notes-reminder and weekly-report times, so a tick finds due users through
+# an index on (zone, time). The partial-index predicates are repeated verbatim in the tick's
+# query.
 DIGEST_DUE_COLUMNS = ("digest_enabled", "is_active", "email_enabled")
 NOTES_DUE_COLUMNS = ("notes_reminder_enabled", "is_active", "email_enabled")
+WEEKLY_DUE_COLUMNS = ("weekly_report_enabled", "is_active", "email_enabled")
 DIGEST_DUE = " AND ".join(DIGEST_DUE_COLUMNS)
 NOTES_DUE = " AND ".join(NOTES_DUE_COLUMNS)
+WEEKLY_DUE = " AND ".join(WEEKLY_DUE_COLUMNS)
 
 local_time_schedules = Table(
     "local_time_schedules",
@@ -269,6 +272,9 @@ local_time_schedules = Table(
     Column("digest_skip_weekends", Boolean, nullable=False),
     Column("notes_reminder_enabled", Boolean, nullable=False),
     Column("notes_reminder_time", Time, nullable=False),
+    Column("weekly_report_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("weekly_report_day", Integer, nullable=False, server_default="1"),
+    Column("weekly_report_time", Time, nullable=False, server_default="08:00"),
     # Covering on PostgreSQL (migration 0004): a tick's ~420 probes read the index alone.
     Index(
         "ix_local_time_schedules_digest_due",
@@ -283,6 +289,13 @@ local_time_schedules = Table(
         "notes_reminder_time",
         postgresql_include=["user_id"],
         **_partial(NOTES_DUE),
+    ),
+    Index(
+        "ix_local_time_schedules_weekly_due",
+        "zone",
+        "weekly_report_time",
+        postgresql_include=["user_id", "weekly_report_day"],
+        **_partial(WEEKLY_DUE),
     ),
 )
 

@@ -279,14 +279,25 @@ def _task(
 
 
 def _dana(demo: Demo) -> None:
-    """A task due today, one overdue, and a completed weekly task that recurs."""
+    """A task due today, one overdue, a completed weekly task that recurs, and her weekly
+    report (today being her report day) listing them."""
     person = Person(
         "Dana Kim",
         "dana.kim@example.com",
         "America/Los_Angeles",
-        "a task due in 3 h, one 2 h overdue, a completed weekly task that recurs",
+        "a task due in 3 h, one 2 h overdue, a completed weekly task that recurs; "
+        "weekly report at the next minute, local time",
     )
-    user = _user(demo, "dana", person, own_zone=True)
+    day, at = _local_minute(demo.soon, get_zone(person.zone))
+    user = _user(
+        demo,
+        "dana",
+        person,
+        own_zone=True,
+        weekly_report_enabled=True,
+        weekly_report_day=day.isoweekday(),
+        weekly_report_time=at,
+    )
     _task(demo, "task:dana:insurer", user, "Call back the insurer", demo.start + timedelta(hours=3))
     _task(demo, "task:dana:renew", user, "Renew liability cover", demo.start - timedelta(hours=2))
     _task(
@@ -303,7 +314,18 @@ def _dana(demo: Demo) -> None:
         recurrence_interval=1,
     )
     demo.expect("task_due_reminders", person.email, demo.start, "due in 3 h: Call back the insurer")
+    _task(
+        demo,
+        "task:dana:invoices",
+        user,
+        "Send the month's invoices",
+        demo.start - timedelta(days=3),
+        completed=True,
+        completed_at=demo.start - timedelta(days=2),
+        status="completed",
+    )
     demo.expect("overdue_scanner", person.email, demo.start, "overdue: Renew liability cover")
+    demo.expect("weekly_report", person.email, demo.soon, f"weekly report from {day.isoformat()}")
 
 
 def _prefer(demo: Demo, user_id: uuid.UUID, kinds: tuple[str, ...], **channels: bool) -> None:

@@ -19,6 +19,7 @@ from notifier.services import (
     recurring_tasks,
     task_due_reminders,
     task_reminders,
+    weekly_report,
 )
 from notifier.services.batches import BatchedJob
 from notifier.services.counts import TickCounts
@@ -32,6 +33,7 @@ def batched_jobs() -> dict[str, BatchedJob]:
     return {
         "appointment_reminders": appointment_reminders.JOB,
         "daily_digest": daily_digest.JOB,
+        "weekly_report": weekly_report.JOB,
         "notes_reminders": notes_reminders.JOB,
         "task_due_reminders": task_due_reminders.JOB,
         "task_reminders": task_reminders.JOB,

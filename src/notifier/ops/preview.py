@@ -30,9 +30,16 @@ from notifier.db.schema import appointments, task_reminders, tasks
 from notifier.delivery.ledger import SlotKey
 from notifier.ops.users import User, load_user
 from notifier.rules.kinds import BY_NAME, JOB_KINDS, TASK_DUE_LEAD, TASK_REMINDER_LATENESS
-from notifier.rules.local_time_slots import DueSlot, is_weekend, slot_instant
+from notifier.rules.local_time_slots import (
+    EVERY_DAY,
+    DueSlot,
+    Weekdays,
+    one_weekday,
+    slot_instant,
+    weekdays_skipping_weekends,
+)
 from notifier.rules.recipient import RecipientState, refusal_of
-from notifier.services import appointment_reminders, daily_digest, notes_reminders
+from notifier.services import appointment_reminders, daily_digest, notes_reminders, weekly_report
 from notifier.services import task_reminders as task_reminder_service
 from notifier.services.local_time import DueUser, Prepare, TickContext
 from notifier.services.plan import Addressee
@@ -169,10 +176,10 @@ async def _local_day(
     settings: Settings,
     user: User,
     request: Request,
-    spec: tuple[str, time, bool, Prepare],
+    spec: tuple[str, time, Weekdays, Prepare],
 ) -> Draft:
-    """The digest or notes reminder of the user's local date at ``--at``, via its ``prepare``."""
-    kind, at_time, skip_weekends, prepare = spec
+    """The local-time kind's email of the user's local date at ``--at``, via its ``prepare``."""
+    kind, at_time, days, prepare = spec
     day = local_date(request.at, get_zone(user.zone_name))
     item = _due_user(user, kind, day, at_time)
     catch_up = timedelta(minutes=settings.catch_up_minutes)
@@ -182,20 +189,29 @@ async def _local_day(
     if not plan.deliveries:
         reasons = "; ".join(o.reason or o.status for o in plan.outcomes) or "nothing is due"
         raise NothingToPreviewError(f"no {kind} for {day}: {reasons} (nothing is sent)")
-    weekend = skip_weekends and is_weekend(day)
-    notes = ["that date is a weekend: digests are skipped, nothing is sent"] if weekend else []
+    label = BY_NAME[kind].label
+    skipped = day.isoweekday() not in days
+    notes = [f"{label} are not sent on a {day:%A}: nothing is sent that date"] if skipped else []
     return Draft(item.key.user_id, plan.deliveries[0].context, notes)
 
 
 async def _digest(conn: AsyncConnection, settings: Settings, user: User, request: Request) -> Draft:
     r = user.recipient
-    spec = ("daily_digest", r.digest_time, r.digest_skip_weekends, daily_digest.prepare)
+    days = weekdays_skipping_weekends(r.digest_skip_weekends)
+    spec = ("daily_digest", r.digest_time, days, daily_digest.prepare)
+    return await _local_day(conn, settings, user, request, spec)
+
+
+async def _weekly(conn: AsyncConnection, settings: Settings, user: User, request: Request) -> Draft:
+    r = user.recipient
+    days = one_weekday(r.weekly_report_day)
+    spec = ("weekly_report", r.weekly_report_time, days, weekly_report.prepare)
     return await _local_day(conn, settings, user, request, spec)
 
 
 async def _notes(conn: AsyncConnection, settings: Settings, user: User, request: Request) -> Draft:
     r = user.recipient
-    spec = ("notes_reminder", r.notes_reminder_time, False, notes_reminders.prepare)
+    spec = ("notes_reminder", r.notes_reminder_time, EVERY_DAY, notes_reminders.prepare)
     return await _local_day(conn, settings, user, request, spec)
 
 
@@ -313,6 +329,7 @@ Builder = Callable[[AsyncConnection, Settings, User, Request], Awaitable[Draft]]
 _BUILDERS: dict[str, Builder] = {
     "appointment_reminder": _appointment,
     "daily_digest": _digest,
+    "weekly_report": _weekly,
     "notes_reminder": _notes,
     "task_due": _task_due,
     "task_reminder": _task_reminder,

@@ -50,6 +50,9 @@ def _query(user_id: uuid.UUID) -> Select[Any]:
             func.coalesce(n.digest_skip_weekends, False).label("skip_weekends"),
             func.coalesce(n.notes_reminder_enabled, False).label("notes_on"),
             func.coalesce(n.notes_reminder_time, time(18, 0)).label("notes_time"),
+            func.coalesce(n.weekly_report_enabled, False).label("weekly_on"),
+            func.coalesce(n.weekly_report_day, 1).label("weekly_day"),
+            func.coalesce(n.weekly_report_time, time(8, 0)).label("weekly_time"),
             func.coalesce(n.task_reminders_enabled, True).label("tasks_on"),
         )
         .select_from(users)
@@ -87,5 +90,8 @@ def _recipient(row: Any, zone: Any) -> Recipient:
         digest_skip_weekends=bool(row["skip_weekends"]),
         notes_reminder_enabled=bool(row["notes_on"]),
         notes_reminder_time=row["notes_time"],
+        weekly_report_enabled=bool(row["weekly_on"]),
+        weekly_report_day=row["weekly_day"],
+        weekly_report_time=row["weekly_time"],
         task_reminders_enabled=bool(row["tasks_on"]),
     )

@@ -67,6 +67,8 @@ class Kind:
     # How late after its due instant a notification may still go out (None: the rows' state
     # decides, as for task_due and task_overdue).
     window: Reach | None = None
+    # Summary emails: how many rows each of their lists shows (the rest is counted).
+    list_cap: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,18 @@ KINDS: tuple[Kind, ...] = (
         reselect=LOCAL_DATE,
         last_chance=LOCAL_DATE,
         window=CATCH_UP,
+        list_cap=50,
+    ),
+    Kind(
+        "weekly_report",
+        job="weekly_report",
+        switch="weekly_report_enabled",
+        entity="user",
+        label="weekly reports",
+        reselect=LOCAL_DATE,
+        last_chance=LOCAL_DATE,
+        window=CATCH_UP,
+        list_cap=25,
     ),
     Kind(
         "notes_reminder",
@@ -164,6 +178,7 @@ LEDGER_KINDS: tuple[Kind, ...] = (*KINDS, RECURRING_TASK)
 JOBS: tuple[Job, ...] = (
     Job("appointment_reminders", "* * * * *", "appointment_reminder"),
     Job("daily_digest", "* * * * *", "daily_digest"),
+    Job("weekly_report", "* * * * *", "weekly_report"),
     Job("notes_reminders", "* * * * *", "notes_reminder"),
     Job("task_due_reminders", "*/5 * * * *", "task_due"),
     Job("task_reminders", "* * * * *", "task_reminder"),

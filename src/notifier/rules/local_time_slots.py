@@ -30,7 +30,10 @@ from functools import lru_cache
 from notifier.timemath.windows import Window
 from notifier.timemath.zones import UnknownZoneError, get_zone, local_to_utc
 
-SATURDAY = 5
+# ISO weekdays (Monday 1 ... Sunday 7) on which a user's local-time kind is due.
+Weekdays = frozenset[int]
+EVERY_DAY: Weekdays = frozenset(range(1, 8))
+WORKDAYS: Weekdays = frozenset(range(1, 6))
 ONE_DAY = timedelta(days=1)
 ONE_MICROSECOND = timedelta(microseconds=1)
 # Wall times sampled per local day to find the offsets in force: every half hour and the
@@ -71,8 +74,14 @@ def slot_instant(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def is_weekend(day: date) -> bool:
-    return day.weekday() >= SATURDAY
+def weekdays_skipping_weekends(skip: bool) -> Weekdays:
+    """``digest_skip_weekends`` as the weekdays it leaves."""
+    return WORKDAYS if skip else EVERY_DAY
+
+
+def one_weekday(day: object) -> Weekdays:
+    """``weekly_report_day`` (ISO) as a set; a value outside 1..7 names no day."""
+    return frozenset({day}) & EVERY_DAY if isinstance(day, int) else frozenset()
 
 
 def candidate_days(window: Window) -> list[date]:
@@ -86,18 +95,18 @@ def candidate_days(window: Window) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def due_instant(day: date, at: time, zone: tzinfo, skip_weekends: bool) -> datetime | None:
+def due_instant(day: date, at: time, zone: tzinfo, days: Weekdays) -> datetime | None:
     """The instant the notification of local ``day`` is due; None on a skipped or missing day."""
-    if skip_weekends and is_weekend(day):
+    if day.isoweekday() not in days:
         return None
     return local_to_utc(day, at, zone)
 
 
-def due_slots(zone: tzinfo, at: time, skip_weekends: bool, window: Window) -> list[DueSlot]:
+def due_slots(zone: tzinfo, at: time, days: Weekdays, window: Window) -> list[DueSlot]:
     """Every local date whose due instant lies in ``window``, oldest first."""
     slots = []
     for day in candidate_days(window):
-        due = due_instant(day, at, zone, skip_weekends)
+        due = due_instant(day, at, zone, days)
         if due is not None and due in window:
             slots.append(DueSlot(day, due))
     return slots

@@ -4,8 +4,9 @@ Pure: the caller reads the rows (``ops.upcoming``); each kind is then planned wi
 rules its job applies, so the answer cannot drift from what the worker does:
 
 * ``appointment_reminder``: ``rules.appointment_reminders`` (offsets are elapsed time);
-* ``daily_digest`` and ``notes_reminder``: ``rules.local_time_slots.due_slots`` (the local
-  wall time, with the contract's gap and fold rules);
+* ``daily_digest``, ``weekly_report`` and ``notes_reminder``:
+  ``rules.local_time_slots.due_slots`` (the local wall time on the kind's weekdays, with the
+  contract's gap and fold rules);
 * ``task_due``: the first tick that sees the due date within 24 hours;
 * ``task_reminder``: ``remind_at``, however late up to 24 hours;
 * ``task_overdue``: the first tick after the due date.
@@ -25,7 +26,14 @@ from datetime import datetime, time, timedelta, tzinfo
 
 from notifier.rules.appointment_reminders import BadOffsetsError, due_offsets, parse_offsets
 from notifier.rules.kinds import BY_NAME, TASK_DUE_LEAD, TASK_REMINDER_LATENESS, Kind
-from notifier.rules.local_time_slots import due_slots, slot_instant
+from notifier.rules.local_time_slots import (
+    EVERY_DAY,
+    Weekdays,
+    due_slots,
+    one_weekday,
+    slot_instant,
+    weekdays_skipping_weekends,
+)
 from notifier.rules.recipient import RecipientState, refusal_of, user_refusal
 from notifier.timemath.cron import CronSpec, first_firing
 from notifier.timemath.windows import Window
@@ -49,6 +57,9 @@ class Recipient:
     digest_skip_weekends: bool = False
     notes_reminder_enabled: bool = False
     notes_reminder_time: time = time(18, 0)
+    weekly_report_enabled: bool = False
+    weekly_report_day: int = 1
+    weekly_report_time: time = time(8, 0)
     task_reminders_enabled: bool = True
 
     def state(self, kind: Kind | None = None) -> RecipientState:
@@ -193,10 +204,10 @@ def _appointments(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candid
 
 
 def _local_time(
-    facts: Facts, span: Span, at: time, skip_weekends: bool, note: str
+    facts: Facts, span: Span, at: time, days: Weekdays, note: str
 ) -> Iterator[Candidate]:
     r = facts.recipient
-    for slot in due_slots(r.zone, at, skip_weekends, span.window):
+    for slot in due_slots(r.zone, at, days, span.window):
         text = note + wall_note(slot.due, at, r.zone)
         yield Candidate(slot.due, r.user_id, slot_instant(slot.day), text, slot.due + span.catch_up)
 
@@ -204,14 +215,36 @@ def _local_time(
 def _digests(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
     r = facts.recipient
     note = f"at {r.digest_time:%H:%M} local" + (", weekdays only" if r.digest_skip_weekends else "")
-    return _local_time(facts, span, r.digest_time, r.digest_skip_weekends, note)
+    days = weekdays_skipping_weekends(r.digest_skip_weekends)
+    return _local_time(facts, span, r.digest_time, days, note)
+
+
+ISO_DAY_NAMES = (
+    "Mondays",
+    "Tuesdays",
+    "Wednesdays",
+    "Thursdays",
+    "Fridays",
+    "Saturdays",
+    "Sundays",
+)
+
+
+def _weekly(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
+    r = facts.recipient
+    days = one_weekday(r.weekly_report_day)
+    if not days:
+        notes.append(f"weekly_report: weekly_report_day {r.weekly_report_day} names no weekday")
+        return iter(())
+    note = f"at {r.weekly_report_time:%H:%M} local on {ISO_DAY_NAMES[r.weekly_report_day - 1]}"
+    return _local_time(facts, span, r.weekly_report_time, days, note)
 
 
 def _notes(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
     r = facts.recipient
     drafts = facts.draft_count
     note = f"at {r.notes_reminder_time:%H:%M} local, only if drafts remain ({drafts} now)"
-    return _local_time(facts, span, r.notes_reminder_time, False, note)
+    return _local_time(facts, span, r.notes_reminder_time, EVERY_DAY, note)
 
 
 def _tasks_due(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
@@ -241,6 +274,7 @@ def _overdue(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
 _PLANNERS = {
     "appointment_reminder": _appointments,
     "daily_digest": _digests,
+    "weekly_report": _weekly,
     "notes_reminder": _notes,
     "task_due": _tasks_due,
     "task_reminder": _task_reminders,

@@ -1,4 +1,4 @@
-"""The tick shared by the once-a-day local-time kinds: ``daily_digest`` and ``notes_reminder``.
+"""The tick shared by the local-time kinds: ``daily_digest``, ``notes_reminder``, ``weekly_report``.
 
 Each user is due at a wall-clock time in their own zone, once per local date; the slot is
 that date (stored as its 00:00 UTC), so a change of zone or time after today's email never
@@ -16,7 +16,7 @@ kind. ``local_time_zones`` lists the zones in use (~400 rows).
 Per tick, Python (never SQL ``AT TIME ZONE``, so gap and fold rules hold in one place) turns
 the window into local-time ranges per zone and date (``rules.local_time_slots``; zones that
 share their offsets that day share a range, ~400 zones make ~40 ranges). The plan travels as
-parameters, a row ``(zone, lo, hi, slot, weekend)`` per zone and range (PostgreSQL: arrays of
+parameters, a row ``(zone, lo, hi, slot, isodow)`` per zone and range (PostgreSQL: arrays of
 zones and of ranges; SQLite: one JSON text), and one statement joins them to the kind's partial
 index: one index-only probe per zone and date (migration 0004), and an anti-join on
 ``reminders_sent``'s unique key to skip slots already finished (``sent``, ``failed``,
@@ -49,7 +49,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Select, Uuid, func, literal, select, text
+from sqlalchemy import Select, Uuid, func, select, text
 from sqlalchemy.engine import Dialect, Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -72,8 +72,8 @@ from notifier.rules.kinds import BY_NAME, Kind
 from notifier.rules.local_time_slots import (
     DueSlot,
     PlanEntry,
+    Weekdays,
     due_slots,
-    is_weekend,
     selection_plan,
     slot_instant,
 )
@@ -134,20 +134,43 @@ class TickContext:
         self.offer(plan, item, kind, context)
 
 
+def one_slot_per_user(due: Sequence[DueUser]) -> list[list[DueUser]]:
+    """``due`` in rounds where each user appears once, for content read per user: a catch-up
+    window longer than a day can make two local dates of one user due in one tick."""
+    rounds: list[list[DueUser]] = []
+    seen: list[set[uuid.UUID]] = []
+    for item in due:
+        user = item.key.user_id
+        number = next((i for i, users in enumerate(seen) if user not in users), len(rounds))
+        if number == len(rounds):
+            rounds.append([])
+            seen.append(set())
+        rounds[number].append(item)
+        seen[number].add(user)
+    return rounds
+
+
 Prepare = Callable[[AsyncConnection, Sequence[DueUser], TickContext, Plan], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class LocalTimeKind:
-    """What differs between the two kinds: columns, defaults and the content step."""
+    """What differs between the kinds: columns, defaults, due weekdays and the content step.
+
+    The weekdays a user is due on are one rule written twice, tested equal
+    (``tests/integration/test_weekly_report.py``): ``schedule_days`` in SQL over the copy's
+    columns ``s.*`` and the local date's ISO weekday ``{isodow}`` (a superset is enough
+    there), and ``days_of`` in Python over ``settings_days`` of the fresh row, which decides.
+    """
 
     kind: str
     due_columns: tuple[str, ...]  # the partial index's predicate, so the planner uses it
     schedule_time: Any
-    schedule_skip_weekends: Any | None
+    schedule_days: str
     settings_enabled: Any
     settings_time: Any
-    settings_skip_weekends: Any | None
+    settings_days: Any
+    days_of: Callable[[Any], Weekdays]
     default_time: time
     prepare: Prepare
 
@@ -288,7 +311,7 @@ def plan_params(plan: Sequence[PlanEntry], dialect: Dialect) -> dict[str, Any]:
 
 def _plan_arrays(plan: Sequence[PlanEntry]) -> dict[str, list[Any]]:
     """PostgreSQL: each zone with the number of its entry, and each entry's range, slot and
-    weekend flag once (binary-encoded by asyncpg, read by ``unnest``).
+    ISO weekday once (binary-encoded by asyncpg, read by ``unnest``).
 
     Zones outnumber entries ten to one (~420 to ~40); sending every entry's values once per
     zone cost ~0.6 ms of encoding a tick.
@@ -300,15 +323,15 @@ def _plan_arrays(plan: Sequence[PlanEntry]) -> dict[str, list[Any]]:
         arrays["los"].append(entry.range.lo)
         arrays["his"].append(entry.range.hi)
         arrays["slots"].append(slot_instant(entry.range.day))
-        arrays["weekends"].append(is_weekend(entry.range.day))
+        arrays["isodows"].append(entry.range.day.isoweekday())
     return arrays
 
 
-_PLAN_ARRAYS = ("zones", "entries", "los", "his", "slots", "weekends")
+_PLAN_ARRAYS = ("zones", "entries", "los", "his", "slots", "isodows")
 
 
 def _plan_json(plan: Sequence[PlanEntry], dialect: Dialect) -> str:
-    """SQLite: one JSON array of ``{zones, lo, hi, slot, weekend}``, values written in the
+    """SQLite: one JSON array of ``{zones, lo, hi, slot, isodow}``, values written in the
     text formats SQLite stores (it compares them as text)."""
     store_time = _storer(local_time_schedules.c.digest_time.type, dialect)
     store_slot = _storer(reminders_sent.c.slot.type, dialect)
@@ -318,7 +341,7 @@ def _plan_json(plan: Sequence[PlanEntry], dialect: Dialect) -> str:
             "lo": store_time(entry.range.lo),
             "hi": store_time(entry.range.hi),
             "slot": store_slot(slot_instant(entry.range.day)),
-            "weekend": is_weekend(entry.range.day),
+            "isodow": entry.range.day.isoweekday(),
         }
         for entry in plan
     ]
@@ -337,7 +360,7 @@ def _storer(column_type: Any, dialect: Dialect) -> Callable[[Any], str]:
 
 
 # The plan joined to the kind's partial (zone, time) index: one probe per plan row. The WHERE
-# repeats the index predicate so both planners may use it; {skip} is a column or ``false``.
+# repeats the index predicate so both planners may use it; {days} is the kind's weekday rule.
 # PostgreSQL, measured at a million users:
 # - the LATERAL subquery with OFFSET 0 is an optimisation fence. Without it the planner
 #   flattens the join and picks a parallel scan of every schedule (~200 ms, not ~3 ms);
@@ -352,12 +375,12 @@ LEFT JOIN (
 SELECT s.user_id
 FROM unnest(CAST(:zones AS text[]), CAST(:entries AS integer[])) AS z(zone, entry)
 JOIN unnest(CAST(:los AS time[]), CAST(:his AS time[]), CAST(:slots AS timestamptz[]),
-            CAST(:weekends AS boolean[])) WITH ORDINALITY AS p(lo, hi, slot, weekend, entry)
+            CAST(:isodows AS integer[])) WITH ORDINALITY AS p(lo, hi, slot, isodow, entry)
   ON p.entry = z.entry
 CROSS JOIN LATERAL (
     SELECT s.user_id FROM local_time_schedules AS s
     WHERE s.zone = z.zone AND s.{time} BETWEEN p.lo AND p.hi AND {due}
-      AND NOT (p.weekend AND {skip})
+      AND {days}
       AND (NOT EXISTS (
         SELECT 1 FROM reminders_sent AS r
         WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
@@ -376,7 +399,7 @@ JOIN json_each(p.value, '$.zones') AS z
 JOIN local_time_schedules AS s
   ON s.zone = z.value
  AND s.{time} BETWEEN json_extract(p.value, '$.lo') AND json_extract(p.value, '$.hi')
-WHERE {due} AND NOT (json_extract(p.value, '$.weekend') AND {skip})
+WHERE {due} AND {days}
   AND (NOT EXISTS (
     SELECT 1 FROM reminders_sent AS r
     WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
@@ -394,11 +417,11 @@ def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
     template = _SELECTION_SQL.get(dialect_name)
     if template is None:
         raise NotImplementedError(f"unsupported database dialect {dialect_name!r}")
-    skip = kind.schedule_skip_weekends
+    isodow = "p.isodow" if dialect_name == "postgresql" else "json_extract(p.value, '$.isodow')"
     return template.format(
         time=kind.schedule_time.name,
         due=" AND ".join(f"s.{column}" for column in kind.due_columns),
-        skip=f"s.{skip.name}" if skip is not None else "false",
+        days=kind.schedule_days.format(isodow=isodow),
         fingerprint=ZONES_FINGERPRINT_SQL,
         taken=TAKEN_SQL,
         retryable=RETRYABLE_SQL,
@@ -410,7 +433,6 @@ def _fresh_rows_query(
 ) -> Select[Any]:
     """The current host rows of ``ids``, with the switches the recipient policy reads."""
     u, w, n = users.c, workspaces.c, notification_settings.c
-    skip = kind.settings_skip_weekends
     return (
         select(
             u.id,
@@ -420,7 +442,7 @@ def _fresh_rows_query(
             u.timezone.label("user_zone"),
             w.timezone.label("workspace_zone"),
             func.coalesce(kind.settings_time, kind.default_time).label("at"),
-            (func.coalesce(skip, False) if skip is not None else literal(False)).label("skip"),
+            kind.settings_days.label("days"),
             u.is_active,
             n.webhook_url,
             func.coalesce(n.email_enabled, True).label("email_enabled"),
@@ -451,7 +473,7 @@ async def _process(
 
         def plan_one(row: Mapping[str, Any]) -> None:
             who = addressee(services, row, kind.kind, preferences, row["id"])
-            due.extend(resolve_row(row, kind.kind, ctx.window, plan, who))
+            due.extend(resolve_row(row, kind, ctx.window, plan, who))
 
         plan_each(rows, plan_one, lambda row: row["id"])
         await kind.prepare(conn, due, ctx, plan)
@@ -459,7 +481,7 @@ async def _process(
 
 
 def resolve_row(
-    row: Mapping[str, Any], kind: str, window: Window, plan: Plan, who: Addressee
+    row: Mapping[str, Any], kind: LocalTimeKind, window: Window, plan: Plan, who: Addressee
 ) -> list[DueUser]:
     """The slots of one fresh row that are due. An unknown zone is timed as UTC, so its
     failure is recorded once per date (per channel), like a send would be; a recipient the
@@ -470,10 +492,10 @@ def resolve_row(
     except UnknownZoneError:
         zone = None
     due = []
-    for slot in due_slots(zone or UTC, row["at"], row["skip"], window):
-        key = _key(kind, row, slot)
+    for slot in due_slots(zone or UTC, row["at"], kind.days_of(row["days"]), window):
+        key = _key(kind.kind, row, slot)
         if zone is None:
-            refusal = refusal_of(who.state, BY_NAME[kind])
+            refusal = refusal_of(who.state, BY_NAME[kind.kind])
             if refusal:
                 plan.skip_all(key, who, refusal)
             else:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import time
 from functools import partial
 
-from sqlalchemy import func, select
+from sqlalchemy import func, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.content.notes_reminder import notes_context
@@ -23,6 +23,7 @@ from notifier.db.schema import (
     sessions,
 )
 from notifier.rules.kinds import BY_NAME
+from notifier.rules.local_time_slots import EVERY_DAY
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext
 from notifier.services.plan import Plan
 
@@ -68,10 +69,11 @@ NOTES = LocalTimeKind(
     kind=KIND.name,
     due_columns=NOTES_DUE_COLUMNS,
     schedule_time=local_time_schedules.c.notes_reminder_time,
-    schedule_skip_weekends=None,
+    schedule_days="true",
     settings_enabled=notification_settings.c.notes_reminder_enabled,
     settings_time=notification_settings.c.notes_reminder_time,
-    settings_skip_weekends=None,
+    settings_days=null(),
+    days_of=lambda _: EVERY_DAY,
     default_time=time(18, 0),
     prepare=prepare,
 )
