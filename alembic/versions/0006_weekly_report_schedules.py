@@ -6,6 +6,11 @@ function, SQLite triggers) copies them from ``notification_settings``, and a par
 ``(zone, weekly_report_time)`` over users who receive it serves the tick (covering, with the
 weekday, on PostgreSQL, built ``CONCURRENTLY`` as migration 0004's).
 
+The weekly report and the digest's task summary list each user's tasks by due date and by
+completion: two partial indexes on ``tasks (user_id, due_date)`` (open tasks) and
+``(user_id, completed_at)`` (completed ones) make each list an index range per user instead of
+a scan of every user's tasks in the date range.
+
 Only users whose settings differ from the new columns' defaults are copied again: everybody
 else's copied row already holds them.
 
@@ -25,6 +30,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 INDEX = "ix_local_time_schedules_weekly_due"
+# (name, columns, predicate) on ``tasks``.
+TASK_INDEXES = (
+    (
+        "ix_tasks_user_id_due_date_open",
+        ["user_id", "due_date"],
+        "completed = false AND deleted_at IS NULL",
+    ),
+    (
+        "ix_tasks_user_id_completed_at",
+        ["user_id", "completed_at"],
+        "completed AND deleted_at IS NULL",
+    ),
+)
 WEEKLY_DUE = "weekly_report_enabled AND is_active AND email_enabled"
 OLD_COLUMNS = (
     "user_id, zone, is_active, email_enabled, digest_enabled, digest_time, "
@@ -194,9 +212,20 @@ def _pg_upgrade() -> None:
             postgresql_where=sa.text(WEEKLY_DUE),
             postgresql_concurrently=True,
         )
+        for name, columns, predicate in TASK_INDEXES:
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            op.create_index(
+                name,
+                "tasks",
+                columns,
+                postgresql_where=sa.text(predicate),
+                postgresql_concurrently=True,
+            )
 
 
 def downgrade() -> None:
+    for name, *_ in TASK_INDEXES:
+        op.drop_index(name, table_name="tasks")
     op.drop_index(INDEX, table_name="local_time_schedules")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_pg_sync_function(OLD_COLUMNS, weekly=False))

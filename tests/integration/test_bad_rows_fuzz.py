@@ -114,6 +114,9 @@ rows = st.fixed_dictionaries(
         "digest_skip_weekends": st.booleans(),
         "notes_reminder_enabled": st.booleans(),
         "notes_reminder_time": wall_times,
+        "weekly_report_enabled": st.booleans(),
+        "weekly_report_day": st.one_of(st.integers(1, 7), st.integers(-(2**31), 2**31 - 1)),
+        "weekly_report_time": wall_times,
         "appointment_reminders_enabled": st.booleans(),
         "appointment_reminder_minutes": minutes,
         "task_reminders_enabled": st.booleans(),
@@ -203,10 +206,12 @@ async def _insert_fuzzed(services: Services, r: dict[str, Any]) -> set[str]:
             "INSERT INTO notification_settings (user_id, email_enabled, digest_enabled, "
             "digest_time, digest_skip_weekends, notes_reminder_enabled, notes_reminder_time, "
             "appointment_reminders_enabled, appointment_reminder_minutes, "
-            "task_reminders_enabled) VALUES (:user, :email_enabled, :digest_enabled, "
+            "task_reminders_enabled, weekly_report_enabled, weekly_report_day, "
+            "weekly_report_time) VALUES (:user, :email_enabled, :digest_enabled, "
             "CAST(:digest_time AS time), :digest_skip_weekends, :notes_reminder_enabled, "
             "CAST(:notes_reminder_time AS time), :appointment_reminders_enabled, "
-            "CAST(:appointment_reminder_minutes AS json), :task_reminders_enabled)"
+            "CAST(:appointment_reminder_minutes AS json), :task_reminders_enabled, "
+            ":weekly_report_enabled, :weekly_report_day, CAST(:weekly_report_time AS time))"
         )
     params = {
         **r,

@@ -30,6 +30,7 @@ SECRET = "pw-Sekr1t"
 JOB_OF = {
     "appointment_reminder": "appointment_reminders",
     "daily_digest": "daily_digest",
+    "weekly_report": "weekly_report",
     "notes_reminder": "notes_reminders",
     "task_due": "task_due_reminders",
     "task_reminder": "task_reminders",
@@ -99,6 +100,9 @@ async def seed_every_kind(services: Services) -> tuple[uuid.UUID, dict[str, uuid
             "digest_time": local_tick,
             "notes_reminder_enabled": True,
             "notes_reminder_time": local_tick,
+            "weekly_report_enabled": True,
+            "weekly_report_day": 1,  # AT is a Monday in New York too
+            "weekly_report_time": local_tick,
         },
     )
     client = await data.client(workspace, full_name="Casey <b>Client</b>")
@@ -193,6 +197,9 @@ async def test_upcoming_marks_dst_and_names_the_instants_the_worker_sends_at(
             "digest_enabled": True,
             "digest_time": time(2, 30),  # missing on 2026-03-08: clocks jump 02:00 -> 03:00
             "appointment_reminder_minutes": [60, 1440],
+            "weekly_report_enabled": True,
+            "weekly_report_day": 7,  # Sunday 8 March, at the same missing time
+            "weekly_report_time": time(2, 30),
         },
     )
     appointment = await data.appointment(user, datetime(2026, 3, 8, 15, 0, tzinfo=UTC))
@@ -206,8 +213,10 @@ async def test_upcoming_marks_dst_and_names_the_instants_the_worker_sends_at(
         ("daily_digest", "2026-03-07T07:30:00+00:00"),
         ("appointment_reminder", "2026-03-07T15:00:00+00:00"),  # 24 h of elapsed time
         ("daily_digest", "2026-03-08T07:30:00+00:00"),  # 02:30 moved to 03:30 EDT
+        ("weekly_report", "2026-03-08T07:30:00+00:00"),
         ("appointment_reminder", "2026-03-08T14:00:00+00:00"),
     ]
+    assert "on Sundays" in report["items"][3]["note"]
     assert "does not exist that day" in report["items"][2]["note"]
     assert report["dst_changes"] == [
         {

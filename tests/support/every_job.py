@@ -16,19 +16,14 @@ from sqlalchemy import select, text
 from notifier.app import Services
 from notifier.db.schema import job_runs
 from notifier.jobs.runs import run_recorded
+from notifier.rules.kinds import JOB_KINDS
 from tests.support.local_time_data import LocalTimeData
 from tests.support.smtp import Captured
 from tests.support.task_data import TaskData
 
-# Every job that emails, with the kind it sends.
-EMAIL_JOBS = {
-    "appointment_reminders": "appointment_reminder",
-    "daily_digest": "daily_digest",
-    "notes_reminders": "notes_reminder",
-    "task_due_reminders": "task_due",
-    "task_reminders": "task_reminder",
-    "overdue_scanner": "task_overdue",
-}
+# Every job that emails, with the kind it sends: every kind declared (a new kind's job is
+# in every bad-row test at once).
+EMAIL_JOBS = {job: kind for job, kind in JOB_KINDS.items() if kind is not None}
 ALL_JOBS = (*EMAIL_JOBS, "recurring_tasks", "cleanup")
 
 
@@ -49,14 +44,17 @@ class DueEverywhere:
 async def due_everywhere(
     data: SeedData, now: datetime, email: str | None, timezone: str | None = "UTC"
 ) -> DueEverywhere:
-    """A user whose digest and notes reminder fall due at ``now`` (a whole minute, in
-    ``timezone`` when it is UTC) and who has something due in every other email job."""
+    """A user whose digest, weekly report and notes reminder fall due at ``now`` (a whole
+    minute, in ``timezone`` when it is UTC) and who has something due in every other job."""
     at = now.time().replace(second=0, microsecond=0) if timezone == "UTC" else time(7)
     settings = {
         "digest_enabled": True,
         "digest_time": at,
         "notes_reminder_enabled": True,
         "notes_reminder_time": at,
+        "weekly_report_enabled": True,
+        "weekly_report_day": now.isoweekday(),
+        "weekly_report_time": at,
     }
     user = await data.user(email=email, timezone=timezone, settings=settings)
     await data.appointment(user, now + timedelta(minutes=60))

@@ -9,9 +9,9 @@ import pytest
 from jinja2 import Environment
 
 from notifier.content.daily_digest import DigestFacts, digest_context
-from notifier.content.summary import AppointmentLine
 from notifier.content.notes_reminder import notes_context
 from notifier.content.render import make_environment, render
+from notifier.content.summary import AppointmentLine
 from notifier.paths import templates_dir
 from notifier.timemath.zones import get_zone
 

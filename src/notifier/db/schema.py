@@ -156,6 +156,20 @@ tasks = Table(
         "due_date",
         **_partial("completed = false AND deleted_at IS NULL AND status <> 'overdue'"),
     ),
+    # The summary emails' per-user lists (migration 0006): open tasks by due date, and
+    # completed ones by completion, each user's own range.
+    Index(
+        "ix_tasks_user_id_due_date_open",
+        "user_id",
+        "due_date",
+        **_partial("completed = false AND deleted_at IS NULL"),
+    ),
+    Index(
+        "ix_tasks_user_id_completed_at",
+        "user_id",
+        "completed_at",
+        **_partial("completed AND deleted_at IS NULL"),
+    ),
     Index(
         "ix_tasks_recurring_unprocessed",
         "completed_at",
