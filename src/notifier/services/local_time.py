@@ -44,7 +44,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -120,6 +120,28 @@ class TickContext:
             return Delivery(key, address, context, expires_at, None, due, item.workspace_id)
 
         plan.offer(item.key, item.who, kind, item.slot.due, make)
+
+    def offer_summaries(
+        self,
+        plan: Plan,
+        due: Sequence[DueUser],
+        kind: Kind,
+        facts: Mapping[DueUser, object],
+        context: Callable[..., Mapping[str, object]],
+    ) -> None:
+        """Each due user's summary email (digest, weekly report): ``context`` builds it from
+        the user's slot and their ``facts``, under the per-row guard."""
+        for item in due:
+            build = partial(
+                context,
+                user_name=item.user_name,
+                day=item.slot.day,
+                due=item.slot.due,
+                zone=item.zone,
+                facts=facts[item],
+                base_url=self.base_url,
+            )
+            self.build_and_offer(plan, item, kind, build)
 
     def build_and_offer(
         self, plan: Plan, item: DueUser, kind: Kind, build: Callable[[], Mapping[str, object]]

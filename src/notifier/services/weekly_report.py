@@ -68,20 +68,7 @@ async def prepare(
     conn: AsyncConnection, due: Sequence[DueUser], ctx: TickContext, plan: Plan
 ) -> None:
     """One delivery per due user, sent also when every list is empty."""
-    facts = await read_facts(conn, due)
-    for item in due:
-
-        def build(item: DueUser = item) -> dict[str, object]:
-            return weekly_context(
-                user_name=item.user_name,
-                day=item.slot.day,
-                due=item.slot.due,
-                zone=item.zone,
-                facts=facts[item],
-                base_url=ctx.base_url,
-            )
-
-        ctx.build_and_offer(plan, item, KIND, build)
+    ctx.offer_summaries(plan, due, KIND, await read_facts(conn, due), weekly_context)
 
 
 WEEKLY = LocalTimeKind(
