@@ -1,8 +1,9 @@
-"""How long a ``daily_digest`` tick takes among 1,000,000 users over ~400 zones.
+"""How long a ``daily_digest`` or ``weekly_report`` tick takes among 1,000,000 users.
 
 Run from the repository root (needs PostgreSQL 15 binaries, as the test suite does)::
 
     .venv/bin/python -m bench.local_time_selection [--users 1000000] [--zones 400] [--due 1000]
+        [--kind daily_digest|weekly_report|both]
 
 It starts a throwaway PostgreSQL (``tests.support.servers``), migrates it, loads users
 through the host tables with ``COPY`` (so the migration's triggers build
@@ -12,6 +13,13 @@ nobody due, and again after ``--due`` users are moved into the window (sends go 
 in-process SMTP capture server). Every user has the digest on; each time is drawn per zone
 among the minutes that are *not* due in the window, so "nobody due" is exact, and the ledger
 already holds an earlier digest of every user (a million rows), as it would in production.
+
+``--kind weekly_report`` measures the weekly report the same way (every user has it on, a
+weekday drawn from 1..7, a time drawn among the minutes not due; the ``--due`` users are moved
+onto a weekday and time due in the window, and the ledger holds each user's previous report);
+``--kind both`` loads both and measures the two kinds side by side in one run (each kind's
+``--due`` users are drawn separately). The default, ``daily_digest``, loads and prints what
+it always did; the other modes prefix each line with the kind.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,25 +50,51 @@ from notifier.db.migrate import upgrade_to_head
 from notifier.db.schema import local_time_zones
 from notifier.logs import configure_logging
 from notifier.rules.local_time_slots import selection_plan, slot_instant
-from notifier.services import daily_digest, local_time
+from notifier.services import daily_digest, local_time, weekly_report
+from notifier.services.counts import TickCounts
 from notifier.timemath.windows import Window, catch_up_window
 
 
-async def measure(services: Services, dsn: str, now: datetime, label: str) -> None:
+@dataclass(frozen=True)
+class Measured:
+    """One kind this run measures: its selection, its tick, the columns ``--due`` moves."""
+
+    kind: local_time.LocalTimeKind
+    run_tick: Callable[[Services, datetime], Awaitable[TickCounts]]
+    time_column: str
+    day_column: str | None = None
+
+
+KINDS = {
+    "daily_digest": Measured(daily_digest.DIGEST, daily_digest.run_tick, "digest_time"),
+    "weekly_report": Measured(
+        weekly_report.WEEKLY, weekly_report.run_tick, "weekly_report_time", "weekly_report_day"
+    ),
+}
+CHOICES = {
+    "daily_digest": ["daily_digest"],
+    "weekly_report": ["weekly_report"],
+    "both": ["daily_digest", "weekly_report"],
+}
+
+
+async def measure(
+    services: Services, dsn: str, now: datetime, label: str, what: Measured = KINDS["daily_digest"]
+) -> None:
     window = catch_up_window(now, timedelta(minutes=services.settings.catch_up_minutes))
 
     async def select_ids() -> list[uuid.UUID]:
         async with services.engine.connect() as conn:
-            return await local_time.candidate_ids(conn, daily_digest.DIGEST, window)
+            return await local_time.candidate_ids(conn, what.kind, window)
 
     await timed(select_ids, 3)  # warm caches, prepared statements, zone offsets
     spent, ids = await timed(select_ids, 30)
     print(summary(f"[{label}] selection ({len(ids)} users selected)", spent))
-    await breakdown(services, window, label)
+    await breakdown(services, window, label, what.kind)
     ticks, counts = [], None
     for _ in range(5):
         start = time.perf_counter()
-        counts = await daily_digest.run_tick(services, now)
+        counts = await what.run_tick(services, now)
         ticks.append((time.perf_counter() - start) * 1000)
         reset = await asyncpg.connect(dsn)  # so the next run sends again (not timed)
         since = slot_instant(now.date() - timedelta(days=1))  # the history is older (``load``)
@@ -69,9 +104,10 @@ async def measure(services: Services, dsn: str, now: datetime, label: str) -> No
     print(summary(f"[{label}] whole run_tick incl. sends ({counts.as_dict()})", ticks))
 
 
-async def breakdown(services: Services, window: Window, label: str) -> None:
+async def breakdown(
+    services: Services, window: Window, label: str, kind: local_time.LocalTimeKind
+) -> None:
     """Where the selection's time goes: zones read, Python plan, parameters, the query."""
-    kind = daily_digest.DIGEST
     parts: dict[str, list[float]] = {"zones": [], "plan": [], "params": [], "query": []}
     async with services.engine.connect() as conn:
         for _ in range(30):
@@ -106,10 +142,11 @@ def time_plan(now: datetime, zones: Sequence[str]) -> None:
     print(summary(f"python plan alone ({len(zones)} zones -> {len(plan)} ranges)", spent))
 
 
-async def explain(services: Services, now: datetime) -> None:
+async def explain(
+    services: Services, now: datetime, kind: local_time.LocalTimeKind, label: str = ""
+) -> None:
     """The plan PostgreSQL chose for the selection, to show the index is used."""
     window = catch_up_window(now, timedelta(minutes=60))
-    kind = daily_digest.DIGEST
     async with services.engine.connect() as conn:
         zones = (await conn.execute(select(local_time_zones.c.zone))).scalars().all()
         plan = selection_plan(zones, window)
@@ -117,7 +154,7 @@ async def explain(services: Services, now: datetime) -> None:
         params = local_time.plan_params(plan, conn.dialect)
         stmt = text(sql).bindparams(kind=kind.kind, **params)
         lines = list((await conn.execute(stmt)).scalars())
-    print(f"EXPLAIN ANALYZE of the selection ({len(plan)} ranges):")
+    print(f"{label}EXPLAIN ANALYZE of the selection ({len(plan)} ranges):")
     for line in lines:
         print("   ", line)
 
@@ -130,10 +167,14 @@ async def bench(args: argparse.Namespace, pg_url: str, smtp_port: int) -> None:
     dsn = url.replace("+asyncpg", "")
     await asyncio.to_thread(upgrade_to_head, url)
     started = time.perf_counter()
+    names = CHOICES[args.kind]
     pop = populate(args.users, args.zones, window, rnd)
     print(f"generated {len(pop.users)} users in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
-    await load(dsn, pop, rnd, now)
+    # The weekly report's draws come from a generator of their own, so the digest's stay
+    # those of a digest-only run with the same seed.
+    weekly = random.Random(args.seed + 1) if "weekly_report" in names else None
+    await load(dsn, pop, rnd, now, weekly)
     print(f"loaded through the triggers in {time.perf_counter() - started:.0f} s")
     settings = Settings(
         database_url=url,
@@ -144,13 +185,23 @@ async def bench(args: argparse.Namespace, pg_url: str, smtp_port: int) -> None:
         batch_size=500,
     )
     services = open_services(settings, lambda: datetime.now(UTC))
+
+    def tagged(name: str, label: str) -> str:
+        return label if args.kind == "daily_digest" else f"{name}, {label}"
+
     try:
         time_plan(now, sorted(pop.allowed))
-        await measure(services, dsn, now, "nobody due")
-        await explain(services, now)
-        await make_due(dsn, pop, args.due, rnd)
-        await measure(services, dsn, now, f"{args.due} due")
-        await explain(services, now)
+        for name in names:
+            await measure(services, dsn, now, tagged(name, "nobody due"), KINDS[name])
+            tag = "" if args.kind == "daily_digest" else f"[{name}] "
+            await explain(services, now, KINDS[name].kind, tag)
+        for name in names:
+            what = KINDS[name]
+            await make_due(dsn, pop, args.due, rnd, what.time_column, day_column=what.day_column)
+        for name in names:
+            await measure(services, dsn, now, tagged(name, f"{args.due} due"), KINDS[name])
+            tag = "" if args.kind == "daily_digest" else f"[{name}] "
+            await explain(services, now, KINDS[name].kind, tag)
     finally:
         await close_services(services)
 
@@ -162,6 +213,12 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=1000)
     parser.add_argument("--at", default="2026-03-10T14:00:00+00:00")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--kind",
+        choices=sorted(CHOICES),
+        default="daily_digest",
+        help="the kind measured; both: the digest and the weekly report in one run",
+    )
     args = parser.parse_args()
     configure_logging("WARNING")
     base = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
