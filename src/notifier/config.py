@@ -6,6 +6,8 @@ tick; pydantic-settings gives us that message for free.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from standardwebhooks.webhooks import Webhook
@@ -119,7 +121,7 @@ class Settings(BaseSettings):
 
     def channels_by_default(self) -> frozenset[str]:
         """``DEFAULT_CHANNELS`` as a set."""
-        return frozenset(_channel_list(self.default_channels))
+        return _channel_set(self.default_channels)
 
     def job_enabled(self, job: str) -> bool:
         """Whether ``JOB_<NAME>_ENABLED`` switches this job on."""
@@ -136,6 +138,12 @@ class Settings(BaseSettings):
 
 def _channel_list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@lru_cache(maxsize=8)
+def _channel_set(value: str) -> frozenset[str]:
+    """Parsed once per value: planning asks for every row."""
+    return frozenset(_channel_list(value))
 
 
 def to_async_url(url: str) -> str:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,4 +77,16 @@ class Channel(Protocol):
 
     async def record(self, conn: AsyncConnection, sent: Sequence[Rendered], now: datetime) -> None:
         """Runs in the transaction that marks ``sent`` a group of this channel's slots."""
+        ...
+
+
+@runtime_checkable
+class SelfRecording(Protocol):
+    """A channel whose delivery is its recorded row (in-app) and that can record a group of
+    unclaimed slots ``sent`` in one statement, without the ``pending`` claim first."""
+
+    async def record_unclaimed(
+        self, conn: AsyncConnection, group: Sequence[Rendered], now: datetime
+    ) -> set[SlotKey] | None:
+        """The slots recorded; those already in the ledger are left out (None: not here)."""
         ...

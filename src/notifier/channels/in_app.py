@@ -5,6 +5,13 @@ it exists exactly once whatever crashes (its id is derived from the slot, and th
 ignores a row already there). ``NOTIFY notifier_in_app`` with the user's id runs in the same
 transaction; PostgreSQL delivers it on commit, so a host listening can push the row to an open
 browser at once.
+
+On PostgreSQL a batch's in-app slots skip the ``pending`` claim altogether
+(``record_unclaimed``): one statement inserts their ledger rows already ``sent`` and their
+in-app rows, in one transaction, and notifies. Nothing leaves the database, so there is no
+send to protect with a claim: the unique keys make the pair exist once, whatever runs twice.
+A slot whose ledger row already exists (finished, or a claim of the slot-by-slot path) is
+left to that path.
 """
 
 from __future__ import annotations
@@ -45,6 +52,36 @@ _INSERT_PG = text(
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS.items())
     + ") ON CONFLICT (kind, entity_id, user_id, slot) DO NOTHING"
 )
+# The ledger rows (``sent``, no claim) and the in-app rows of one group, and the notice, in
+# one statement; returns the slots it recorded. Rows are inserted in the unique key's order,
+# as ``delivery.ledger.claim`` does, so overlapping groups wait for each other, never deadlock.
+_RECORD_UNCLAIMED = """
+WITH m AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[],
+                         $6::timestamptz[], $7::text[], $8::text[], $9::text[])
+    AS m(id, workspace_id, user_id, kind, entity_id, slot, title, body, url)
+), won AS (
+    INSERT INTO reminders_sent AS r (id, kind, entity_id, user_id, slot, channel, status,
+                                     attempts, created_at, sent_at, message_id)
+    SELECT gen_random_uuid(), m.kind, m.entity_id, m.user_id, m.slot, 'in_app', 'sent', 1,
+           $10, $10, m.id::text
+    FROM m ORDER BY m.kind, m.entity_id, m.user_id, m.slot
+    ON CONFLICT (kind, entity_id, user_id, slot, channel) DO NOTHING
+    RETURNING r.kind, r.entity_id, r.user_id, r.slot
+), written AS (
+    INSERT INTO in_app_notifications (id, workspace_id, user_id, kind, entity_id, slot, title,
+                                      body, url, created_at)
+    SELECT m.id, m.workspace_id, m.user_id, m.kind, m.entity_id, m.slot, m.title, m.body,
+           m.url, $10
+    FROM m JOIN won USING (kind, entity_id, user_id, slot)
+    ON CONFLICT (kind, entity_id, user_id, slot) DO NOTHING
+    RETURNING user_id
+), told AS (
+    SELECT count(pg_notify('notifier_in_app', u::text)) AS n
+    FROM (SELECT DISTINCT user_id FROM written) AS w(u)
+)
+SELECT won.kind, won.entity_id, won.user_id, won.slot, told.n FROM won, told
+"""
 _NOTIFY = text(
     f"SELECT pg_notify('{NOTIFY_CHANNEL}', CAST(u AS text))"
     " FROM unnest(CAST(:users AS uuid[])) AS u"
@@ -82,6 +119,35 @@ class InAppChannel:
         await conn.execute(_INSERT_PG, {name: [r[name] for r in rows] for name in _COLUMNS})
         users = sorted({item.delivery.key.user_id for item in sent})
         await conn.execute(_NOTIFY, {"users": users})
+
+    async def record_unclaimed(
+        self, conn: AsyncConnection, group: Sequence[Rendered], now: datetime
+    ) -> set[SlotKey] | None:
+        """Records ``sent`` and writes the in-app rows of slots nobody has a ledger row for;
+        returns those slots (None where the database cannot: SQLite takes the usual path)."""
+        if conn.dialect.name != "postgresql":
+            return None
+        if not group:
+            return set()
+        columns: list[list[Any]] = [[] for _ in range(9)]
+        for item in group:
+            key, content = item.delivery.key, item.payload
+            values = (
+                uuid.UUID(item.ident),
+                item.delivery.workspace_id,
+                key.user_id,
+                key.kind,
+                key.entity_id,
+                key.slot,
+                content.title,
+                content.body,
+                content.url,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        result = await conn.exec_driver_sql(_RECORD_UNCLAIMED, (*columns, now))
+        rows: list[Any] = list(result)
+        return {SlotKey(row[0], row[1], row[2], row[3], IN_APP) for row in rows}
 
 
 def _row(item: Rendered, now: datetime) -> dict[str, Any]:

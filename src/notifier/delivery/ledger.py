@@ -42,6 +42,10 @@ class SlotKey:
     slot: datetime
     channel: str = "email"
 
+    def on(self, channel: str) -> SlotKey:
+        """The same slot on ``channel`` (``dataclasses.replace`` cost a tenth of planning)."""
+        return SlotKey(self.kind, self.entity_id, self.user_id, self.slot, channel)
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -50,9 +51,17 @@ def addressee(
     services: Services, row: Mapping[str, Any], kind: str, preferences: ByUser, user_id: Any
 ) -> Addressee:
     """The recipient of one fresh row (its ``email``, ``webhook_url`` and switch columns)."""
+    mine = preferences.get(user_id)
     defaults = services.settings.channels_by_default()
-    channels = channels_for(kind, preferences.get(user_id, {}), defaults)
+    channels = channels_for(kind, mine, defaults) if mine else _default_channels(defaults)
     return Addressee(RecipientState.from_row(row), _addresses(row), tuple(channels))
+
+
+@lru_cache(maxsize=8)
+def _default_channels(defaults: frozenset[str]) -> tuple[str, ...]:
+    """The channels of a user without preferences for the kind (most users): the defaults,
+    in the fixed order, worked out once."""
+    return tuple(channels_for("", {}, defaults))
 
 
 def own_channel_addressee(row: Mapping[str, Any], channel: object) -> Addressee:

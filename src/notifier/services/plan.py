@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -57,12 +57,12 @@ class Plan:
     def skip_all(self, key: SlotKey, who: Addressee, reason: str) -> None:
         """``skipped`` on every channel of the recipient."""
         for channel in who.channels:
-            self.skip(replace(key, channel=channel), reason)
+            self.skip(key.on(channel), reason)
 
     def fail_all(self, key: SlotKey, who: Addressee, reason: str) -> None:
         """``failed`` on every channel of the recipient."""
         for channel in who.channels:
-            self.fail(replace(key, channel=channel), reason)
+            self.fail(key.on(channel), reason)
 
     def decline(self, key: SlotKey, decision: Skip | Hold) -> None:
         """The recipient policy said no: ``skipped`` with its reason, or held, which records
@@ -77,7 +77,7 @@ class Plan:
         not (the recipient policy's skip, no address for the channel, a bad address), each
         channel on its own."""
         for channel in who.channels:
-            channel_key = replace(key, channel=channel)
+            channel_key = key.on(channel)
             decision = decide(who.state, kind, channel, at)
             if not isinstance(decision, Send):
                 self.decline(channel_key, decision)

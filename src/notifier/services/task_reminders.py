@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -130,7 +129,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
         key = SlotKey(KIND.name, row["reminder_id"], row["user_id"], row["remind_at"])
         reason = not_sendable(row, tick.instant)
         if reason:
-            plan.skip(replace(key, channel=who.channels[0]), reason)
+            plan.skip(key.on(who.channels[0]), reason)
             return
         plan_row(
             plan,
