@@ -26,7 +26,12 @@ from standardwebhooks.webhooks import Webhook
 from notifier.app import Services, close_services, open_services
 from notifier.channels.registry import build_channels
 from notifier.config import Settings
-from notifier.db.schema import in_app_notifications, notification_preferences
+from notifier.db.schema import (
+    in_app_notifications,
+    notification_preferences,
+    reminders_sent,
+    tasks,
+)
 from notifier.services.task_due_reminders import run_tick
 from tests.conftest import real_clock
 from tests.support.ledger import ledger_rows
@@ -119,6 +124,49 @@ async def test_two_concurrent_ticks_write_one_in_app_row(
     counts = await asyncio.gather(run_tick(first, NOW), run_tick(second, NOW))
     assert sum(c.sent for c in counts) == 1
     assert len(await _in_app_rows(first)) == 1
+
+
+async def test_an_in_app_claim_left_by_a_dead_worker_is_taken_over_and_written_once(
+    open_channels: OpenChannels, mailbox: CaptureServer
+) -> None:
+    """In-app slots skip the pending claim; one an older worker claimed and never finished
+    (lease run out) still goes, once, through the slot-by-slot path; a finished one never."""
+    services = await open_channels()
+    user = await _due_task_user(services)
+    other = await _due_task_user(services, email="lee@example.com")
+    for who in (user, other):
+        await _prefer(services, who, "task_due", email=False, in_app=True)
+    async with services.engine.connect() as conn:
+        task_of = {
+            row.user_id: (row.id, row.due_date)
+            for row in await conn.execute(select(tasks.c.id, tasks.c.user_id, tasks.c.due_date))
+        }
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "kind": "task_due",
+            "entity_id": task_of[who][0],
+            "user_id": who,
+            "slot": task_of[who][1],
+            "channel": "in_app",
+            "status": status,
+            "attempts": 1,
+            "created_at": NOW - timedelta(hours=1),
+            "lease_until": NOW - timedelta(minutes=1),
+        }
+        for who, status in ((user, "pending"), (other, "sent"))
+    ]
+    async with services.engine.begin() as conn:
+        await conn.execute(insert(reminders_sent), rows)
+    counts = await run_tick(services, NOW)
+    assert counts.sent == 1  # the finished slot is not even selected
+    [row] = await _in_app_rows(services)
+    assert row["user_id"] == user
+    ledger = {
+        r["user_id"]: (r["status"], r["message_id"]) for r in await ledger_rows(services.engine)
+    }
+    assert ledger == {user: ("sent", str(row["id"])), other: ("sent", None)}
+    assert (await run_tick(services, NOW)).sent == 0 and len(await _in_app_rows(services)) == 1
 
 
 async def test_a_webhook_is_posted_once_signed_as_standard_webhooks_says(
