@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -151,13 +152,16 @@ async def _record_unclaimed(
         rendered, failed = _render_all(services.channels[name], group)
         left += failed
         recorded = await _record_group(services, name, rendered)
+        sent_by_kind: Counter[str] = Counter()
         for item in rendered:
             if item.delivery.key in recorded:
-                counts.sent += 1
-                services.metrics.notifications.labels(item.delivery.key.kind, "sent").inc()
+                sent_by_kind[item.delivery.key.kind] += 1
                 _count_lateness(services, item.delivery, tick)
             else:
                 more.append(item.delivery)
+        for kind, sent in sent_by_kind.items():
+            counts.sent += sent
+            services.metrics.notifications.labels(kind, "sent").inc(sent)
     return more, left
 
 
