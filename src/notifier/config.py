@@ -6,7 +6,9 @@ tick; pydantic-settings gives us that message for free.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +17,10 @@ from standardwebhooks.webhooks import Webhook
 from notifier.content.mime import BadAddressError, check_address
 from notifier.rules.kinds import CHANNELS, DEFAULT_SCHEDULES, JOB_NAMES
 from notifier.timemath.cron import parse_cron
+
+# No white space, quotes, angle brackets or control characters: safe in a header and in HTML.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/%+-]*)?")
+MIN_SECRET_KEY_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -55,6 +61,14 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None  # ``whsec_`` + base64, Standard Webhooks
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)
     webhook_allow_private: bool = False  # development and tests only
+    # Contract sections 10 and 11: links in emails that this service answers itself (the
+    # unsubscribe pages of ``notifier web``), the key that signs them, and where it listens.
+    public_base_url: str | None = None
+    secret_key: SecretStr | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8090, ge=0, le=65535)
+    # What a notification may show (contract section 10): full, subject or minimal.
+    content_privacy: Literal["full", "subject", "minimal"] = "full"
     log_level: str = "INFO"
     # A send later than this after its due instant counts as a catch-up send in /metrics.
     catch_up_send_after_seconds: int = Field(120, ge=0)
@@ -99,6 +113,23 @@ class Settings(BaseSettings):
             return check_address(value)
         except BadAddressError:
             raise ValueError("must be one plain email address (local@domain)") from None
+
+    @field_validator("public_base_url", mode="after")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """An absolute http(s) URL in ASCII: it goes into headers (``List-Unsubscribe``)."""
+        if value is None:
+            return None
+        if not value.isascii() or not _PLAIN_URL.fullmatch(value):
+            raise ValueError("must be an absolute http:// or https:// URL in plain ASCII")
+        return value.rstrip("/")
+
+    @field_validator("secret_key", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        return value
 
     @field_validator("default_channels", mode="after")
     @classmethod

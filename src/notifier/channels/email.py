@@ -1,19 +1,62 @@
-"""Email (contract section 6): MIME bytes from the kind's templates, over the SMTP pool."""
+"""Email (contract section 6): MIME bytes from the kind's templates, over the SMTP pool.
+
+Beside the contract's headers every email carries those of section 10 (``Auto-Submitted``,
+``Feedback-ID``; subscribed kinds ``List-Id`` and one-click unsubscribe), and the templates
+get ``unsubscribe_url`` for the visible link (None where there is none).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.channels.base import Delivery, Rendered
-from notifier.content.mime import OutgoingMessage, build_message, slot_message_id
-from notifier.content.render import render
+from notifier.content.mime import OutgoingMessage, build_message, email_headers, slot_message_id
+from notifier.content.render import RenderedContent, render
+from notifier.content.unsubscribe import unsubscribe_url
 from notifier.delivery.ledger import SlotKey
 from notifier.delivery.smtp import SmtpPool
-from notifier.rules.kinds import EMAIL
+from notifier.rules.kinds import BY_NAME, EMAIL
+
+
+@dataclass(frozen=True)
+class EmailSetup:
+    """The settings an email's links and headers need."""
+
+    mail_from: str
+    public_base_url: str | None = None
+    secret_key: str | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.mail_from.rsplit("@", 1)[1]
+
+
+@dataclass(frozen=True)
+class EmailParts:
+    """The rendered parts of one email and the section 10 headers that go with them."""
+
+    content: RenderedContent
+    headers: tuple[tuple[str, str], ...]
+
+
+def email_parts(
+    setup: EmailSetup, templates: Environment, key: SlotKey, context: Mapping[str, object]
+) -> EmailParts:
+    """The kind's templates rendered for the slot's user, with its unsubscribe link where the
+    kind is subscribed mail (``notifier preview`` shows the same)."""
+    kind = BY_NAME.get(key.kind)
+    subscribed = kind is not None and kind.subscribed
+    url = unsubscribe_url(setup.public_base_url, setup.secret_key, key.user_id, key.kind)
+    link = url if subscribed else None
+    content = render(templates, key.kind, {**context, "unsubscribe_url": link})
+    label = kind.label if kind is not None else key.kind
+    headers = email_headers(key.kind, label, setup.domain, link, subscribed)
+    return EmailParts(content, headers)
 
 
 class EmailChannel:
@@ -23,10 +66,15 @@ class EmailChannel:
     in_transaction = False
 
     def __init__(
-        self, mail_from: str, templates: Environment, smtp: SmtpPool, clock: Callable[[], datetime]
+        self,
+        setup: EmailSetup,
+        templates: Environment,
+        smtp: SmtpPool,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._from = mail_from
-        self._domain = mail_from.rsplit("@", 1)[1]
+        self._setup = setup
+        self._from = setup.mail_from
+        self._domain = setup.domain
         self._templates = templates
         self._smtp = smtp
         self._clock = clock
@@ -36,7 +84,8 @@ class EmailChannel:
         return slot_message_id(key.kind, key.entity_id, key.user_id, key.slot, self._domain)
 
     def render(self, delivery: Delivery, ident: str) -> bytes:
-        content = render(self._templates, delivery.key.kind, delivery.context)
+        parts = email_parts(self._setup, self._templates, delivery.key, delivery.context)
+        content = parts.content
         message = OutgoingMessage(
             from_addr=self._from,
             to_addr=delivery.address or "",
@@ -46,6 +95,7 @@ class EmailChannel:
             message_id=ident,
             kind=delivery.key.kind,
             date=self._clock(),
+            extra_headers=parts.headers,
         )
         return build_message(message)
 

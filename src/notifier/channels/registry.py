@@ -9,7 +9,7 @@ from jinja2 import Environment
 
 from notifier.channels.addresses import WebhookSetup
 from notifier.channels.base import Channel
-from notifier.channels.email import EmailChannel
+from notifier.channels.email import EmailChannel, EmailSetup
 from notifier.channels.in_app import InAppChannel
 from notifier.channels.webhook import WebhookChannel
 from notifier.config import Settings
@@ -23,6 +23,12 @@ def webhook_options(settings: Settings) -> WebhookOptions:
         allow_private=settings.webhook_allow_private,
         pool_size=max(settings.send_window, settings.smtp_pool_size),
     )
+
+
+def email_setup(settings: Settings) -> EmailSetup:
+    """What an email's links and headers need of the configuration."""
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    return EmailSetup(settings.mail_from, settings.public_base_url, secret)
 
 
 def webhook_setup(settings: Settings) -> WebhookSetup:
@@ -39,7 +45,7 @@ def build_channels(
 ) -> Mapping[str, Channel]:
     """Every channel by name; webhooks only with a secret to sign them with."""
     channels: dict[str, Channel] = {
-        "email": EmailChannel(settings.mail_from, templates, smtp, clock),
+        "email": EmailChannel(email_setup(settings), templates, smtp, clock),
         "in_app": InAppChannel(templates),
     }
     if settings.webhook_secret is not None:

@@ -74,6 +74,7 @@ def _text(settings: Settings, preview: Preview, request: Request, html_path: Pat
             f"To: {preview.to_addr or '(no address)'}",
             f"Subject: {preview.content.subject}",
             f"X-Notification-Kind: {preview.kind}",
+            *(f"{name}: {value}" for name, value in preview.headers),
             f"X-Preview: entity {preview.entity_id}, as at {request.at.isoformat()}",
             f"X-Preview-HTML: {html_path}",
             *(f"X-Preview-Note: {note}" for note in preview.notes),

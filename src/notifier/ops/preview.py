@@ -21,10 +21,12 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.channels.addresses import Addresses
+from notifier.channels.email import email_parts
+from notifier.channels.registry import email_setup
 from notifier.config import Settings
 from notifier.content.appointment_reminder import reminder_context
 from notifier.content.mime import BadAddressError, check_address
-from notifier.content.render import RenderedContent, render
+from notifier.content.render import RenderedContent
 from notifier.content.task_notification import task_context
 from notifier.db.schema import appointments, task_reminders, tasks
 from notifier.delivery.ledger import SlotKey
@@ -89,6 +91,7 @@ class Preview:
     to_addr: str | None
     content: RenderedContent
     notes: list[str]
+    headers: tuple[tuple[str, str], ...] = ()  # contract section 10's, as the email has them
 
 
 async def build_preview(
@@ -99,8 +102,9 @@ async def build_preview(
         user = await load_user(conn, request.user_id)
         draft = await _BUILDERS[request.kind](conn, settings, user, request)
     notes = user_notes(user, request.kind) + draft.notes
-    content = render(templates, request.kind, draft.context)
-    return Preview(request.kind, draft.entity_id, user.email, content, notes)
+    key = SlotKey(request.kind, draft.entity_id, request.user_id, request.at)
+    parts = email_parts(email_setup(settings), templates, key, draft.context)
+    return Preview(request.kind, draft.entity_id, user.email, parts.content, notes, parts.headers)
 
 
 def user_notes(user: User, kind: str) -> list[str]:

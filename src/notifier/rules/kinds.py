@@ -69,6 +69,9 @@ class Kind:
     window: Reach | None = None
     # Summary emails: how many rows each of their lists shows (the rest is counted).
     list_cap: int = 0
+    # Mail the user subscribed to (digests, reports, reminders of their own making), not a
+    # transaction: it carries List-Id and one-click unsubscribe (contract section 10).
+    subscribed: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ KINDS: tuple[Kind, ...] = (
         last_chance=LOCAL_DATE,
         window=CATCH_UP,
         list_cap=50,
+        subscribed=True,
     ),
     Kind(
         "weekly_report",
@@ -122,6 +126,7 @@ KINDS: tuple[Kind, ...] = (
         last_chance=LOCAL_DATE,
         window=CATCH_UP,
         list_cap=25,
+        subscribed=True,
     ),
     Kind(
         "notes_reminder",
@@ -132,6 +137,7 @@ KINDS: tuple[Kind, ...] = (
         reselect=LOCAL_DATE,
         last_chance=LOCAL_DATE,
         window=CATCH_UP,
+        subscribed=True,
     ),
     Kind(
         "task_due",
