@@ -17,6 +17,7 @@ import pytest
 from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
+from tests.support.browser import browser  # noqa: F401  (a fixture)
 from tests.support.data import Data
 from tests.support.receiver import start_receiver  # noqa: F401  (a fixture)
 from tests.support.servers import Server, free_port, local_servers

@@ -11,11 +11,11 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
-from notifier.cli import check, dev, migrate, preview, run, upcoming, worker
+from notifier.cli import check, dev, migrate, preview, run, upcoming, web, worker
 from notifier.config import Settings
 from notifier.logs import configure_logging
 
-COMMANDS: tuple[ModuleType, ...] = (migrate, worker, run, dev, check, preview, upcoming)
+COMMANDS: tuple[ModuleType, ...] = (migrate, worker, web, run, dev, check, preview, upcoming)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""``notifier web``: the pages this service answers itself (contract section 11)."""

@@ -1,0 +1,31 @@
+"""The ``notifier web`` application: its routes, and the engine it opens and closes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from notifier.config import Settings
+from notifier.db.engine import make_engine
+from notifier.web.unsubscribe import UnsubscribeContext, add_routes
+
+# A one-click POST is a short form; nothing here takes more.
+MAX_BODY_BYTES = 16 * 1024
+
+
+def build_app(settings: Settings, clock: Callable[[], datetime]) -> web.Application:
+    """The routes, with a database engine that lives as long as the application."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    engine = make_engine(settings.async_database_url(), pool_size=5)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    settings_url = f"{settings.app_base_url.rstrip('/')}/settings/notifications"
+    add_routes(app, UnsubscribeContext(engine, secret, settings_url, clock))
+
+    async def dispose(_: web.Application) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app.cleanup_ctx.append(dispose)
+    return app
