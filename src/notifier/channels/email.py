@@ -2,13 +2,14 @@
 
 Beside the contract's headers every email carries those of section 10 (``Auto-Submitted``,
 ``Feedback-ID``; subscribed kinds ``List-Id`` and one-click unsubscribe), and the templates
-get ``unsubscribe_url`` for the visible link (None where there is none).
+get ``unsubscribe_url`` for the visible link (None where there is none) and ``privacy``, the
+``CONTENT_PRIVACY`` mode (section 10) the setup carries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from jinja2 import Environment
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.channels.base import Delivery, Rendered
 from notifier.content.mime import OutgoingMessage, build_message, email_headers, slot_message_id
-from notifier.content.render import RenderedContent, render
+from notifier.content.render import Privacy, RenderedContent, render
 from notifier.content.unsubscribe import unsubscribe_url
 from notifier.delivery.ledger import SlotKey
 from notifier.delivery.smtp import SmtpPool
@@ -25,11 +26,16 @@ from notifier.rules.kinds import BY_NAME, EMAIL
 
 @dataclass(frozen=True)
 class EmailSetup:
-    """The settings an email's links and headers need."""
+    """The settings an email's links, headers and content need.
+
+    ``privacy`` has no default: an email set up without saying what it may show would show
+    everything.
+    """
 
     mail_from: str
     public_base_url: str | None = None
     secret_key: str | None = None
+    privacy: Privacy = field(kw_only=True)
 
     @property
     def domain(self) -> str:
@@ -47,13 +53,13 @@ class EmailParts:
 def email_parts(
     setup: EmailSetup, templates: Environment, key: SlotKey, context: Mapping[str, object]
 ) -> EmailParts:
-    """The kind's templates rendered for the slot's user, with its unsubscribe link where the
-    kind is subscribed mail (``notifier preview`` shows the same)."""
+    """The kind's templates rendered for the slot's user in the setup's privacy mode, with its
+    unsubscribe link where the kind is subscribed mail (``notifier preview`` shows the same)."""
     kind = BY_NAME.get(key.kind)
     subscribed = kind is not None and kind.subscribed
     url = unsubscribe_url(setup.public_base_url, setup.secret_key, key.user_id, key.kind)
     link = url if subscribed else None
-    content = render(templates, key.kind, {**context, "unsubscribe_url": link})
+    content = render(templates, key.kind, {**context, "unsubscribe_url": link}, setup.privacy)
     label = kind.label if kind is not None else key.kind
     headers = email_headers(key.kind, label, setup.domain, link, subscribed)
     return EmailParts(content, headers)

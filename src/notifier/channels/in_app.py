@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.channels.base import Delivery, Rendered
-from notifier.content.render import ShortContent, render_short
+from notifier.content.render import Privacy, ShortContent, render_short
 from notifier.db.schema import in_app_notifications
 from notifier.db.upsert import insert_ignoring_conflicts
 from notifier.delivery.ledger import SlotKey
@@ -89,20 +89,23 @@ _NOTIFY = text(
 
 
 class InAppChannel:
-    """Renders title, body and link; ``record`` inserts the rows and notifies."""
+    """Renders title, body and link as ``privacy`` (``CONTENT_PRIVACY``) allows; ``record``
+    inserts the rows and notifies."""
 
     name = IN_APP
     in_transaction = True
 
-    def __init__(self, templates: Environment) -> None:
+    def __init__(self, templates: Environment, privacy: Privacy) -> None:
         self._templates = templates
+        self._privacy = privacy
 
     def ident(self, key: SlotKey) -> str:
         """The row's id, the same for every attempt at the slot."""
         return str(uuid.uuid5(_ROW_IDS, f"{key.kind}|{key.entity_id}|{key.user_id}|{key.slot}"))
 
     def render(self, delivery: Delivery, ident: str) -> ShortContent:
-        return render_short(self._templates, delivery.key.kind, delivery.context)
+        kind = delivery.key.kind
+        return render_short(self._templates, kind, delivery.context, privacy=self._privacy)
 
     async def transmit(self, delivery: Delivery, rendered: Rendered) -> None:
         return None  # the row is written by ``record``, with the ``sent`` mark

@@ -26,9 +26,12 @@ def webhook_options(settings: Settings) -> WebhookOptions:
 
 
 def email_setup(settings: Settings) -> EmailSetup:
-    """What an email's links and headers need of the configuration."""
+    """What an email's links, headers and content need of the configuration (the worker's
+    channel and ``notifier preview`` both build it here, so they show the same)."""
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
-    return EmailSetup(settings.mail_from, settings.public_base_url, secret)
+    return EmailSetup(
+        settings.mail_from, settings.public_base_url, secret, privacy=settings.content_privacy
+    )
 
 
 def webhook_setup(settings: Settings) -> WebhookSetup:
@@ -43,12 +46,14 @@ def build_channels(
     webhooks: WebhookClient,
     clock: Callable[[], datetime],
 ) -> Mapping[str, Channel]:
-    """Every channel by name; webhooks only with a secret to sign them with."""
+    """Every channel by name, each showing what ``CONTENT_PRIVACY`` allows; webhooks only with
+    a secret to sign them with."""
+    privacy = settings.content_privacy
     channels: dict[str, Channel] = {
         "email": EmailChannel(email_setup(settings), templates, smtp, clock),
-        "in_app": InAppChannel(templates),
+        "in_app": InAppChannel(templates, privacy),
     }
     if settings.webhook_secret is not None:
         secret = settings.webhook_secret.get_secret_value()
-        channels["webhook"] = WebhookChannel(secret, templates, webhooks, clock)
+        channels["webhook"] = WebhookChannel(secret, templates, webhooks, clock, privacy)
     return channels

@@ -17,14 +17,15 @@ from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.channels.base import Delivery, Rendered
-from notifier.content.render import render_short
+from notifier.content.render import Privacy, render_short
 from notifier.delivery.ledger import SlotKey
 from notifier.delivery.webhook import WebhookClient, signature_headers
 from notifier.rules.kinds import WEBHOOK
 
 
 class WebhookChannel:
-    """Renders the JSON body; each attempt is signed at the moment it is made."""
+    """Renders the JSON body as ``privacy`` (``CONTENT_PRIVACY``) allows; each attempt is
+    signed at the moment it is made."""
 
     name = WEBHOOK
     in_transaction = False
@@ -35,8 +36,10 @@ class WebhookChannel:
         templates: Environment,
         client: WebhookClient,
         clock: Callable[[], datetime],
+        privacy: Privacy,
     ) -> None:
         self._secret = secret
+        self._privacy = privacy
         self._templates = templates
         self._client = client
         self._clock = clock
@@ -48,7 +51,7 @@ class WebhookChannel:
 
     def render(self, delivery: Delivery, ident: str) -> bytes:
         key = delivery.key
-        content = render_short(self._templates, key.kind, delivery.context)
+        content = render_short(self._templates, key.kind, delivery.context, privacy=self._privacy)
         body = {
             "text": content.title,
             "kind": key.kind,

@@ -3,9 +3,12 @@
 Built from the same pieces as the real send, so the preview cannot drift from it: each kind's
 row query and context builder (``services.appointment_reminders.row_query``, the digest's and
 notes reminder's own ``prepare`` steps, ``services.task_common``'s task rows), then the
-kind's templates. Nothing is claimed, sent or recorded. The email is rendered as if sent at
-``--at``; whatever would stop the real send (a switch, a cancelled appointment, a task done)
-is reported as a note, and the content is still shown when it can be built.
+kind's templates through ``channels.email.email_parts`` with the setup the email channel gets
+(``channels.registry.email_setup``: links, headers and the ``CONTENT_PRIVACY`` mode), so the
+preview shows what that mode lets the email say. Nothing is claimed, sent or recorded. The
+email is rendered as if sent at ``--at``; whatever would stop the real send (a switch, a
+cancelled appointment, a task done) is reported as a note, and the content is still shown
+when it can be built.
 """
 
 from __future__ import annotations
