@@ -43,13 +43,15 @@ async def notifier(args: list[str], env: dict[str, str]) -> Any:
 
 
 async def test_check_passes_against_working_servers(settings: Settings) -> None:
-    result = await notifier(["check"], service_env(settings))
+    unsubscribe = {"SECRET_KEY": SECRET * 2, "PUBLIC_BASE_URL": "https://notify.example.com"}
+    result = await notifier(["check"], service_env(settings, **unsubscribe))
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     for name in ("configuration", "postgresql", "smtp"):
         assert any(line.startswith("ok") and name in line for line in lines), lines
     assert "schema at head" in result.stdout
     assert any("redis" in line and not line.startswith("FAIL") for line in lines)
+    assert SECRET not in result.stdout + result.stderr
 
 
 async def test_check_names_every_failure_and_never_prints_a_secret(settings: Settings) -> None:

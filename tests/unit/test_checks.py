@@ -22,12 +22,22 @@ from notifier.ops.checks import (
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 
 
+SECRET = "kP3v9-unsubscribe-signing-key"
+# What a production configuration has for one-click unsubscribe (contract section 10).
+UNSUBSCRIBE = {"secret_key": SECRET, "public_base_url": "https://notify.example.com"}
+
+
 def settings(**values: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def sound(**values: object) -> Settings:
+    """Settings with nothing to warn about, and ``values`` on top."""
+    return settings(**{**UNSUBSCRIBE, **values})
+
+
 def test_a_sound_configuration_is_ok() -> None:
-    result = check_configuration(settings(), NOW)
+    result = check_configuration(sound(), NOW)
     assert result.status == OK and "9 of 9 jobs enabled" in result.detail
 
 
@@ -49,7 +59,7 @@ def test_each_problem_is_named() -> None:
 
 def test_a_slow_schedule_is_fine_once_the_window_covers_it() -> None:
     result = check_configuration(
-        settings(job_appointment_reminders_schedule="0 */2 * * *", catch_up_minutes=120), NOW
+        sound(job_appointment_reminders_schedule="0 */2 * * *", catch_up_minutes=120), NOW
     )
     assert result.status == OK
 
@@ -88,3 +98,27 @@ def test_a_bad_webhook_secret_or_channel_stops_the_start_without_echoing_it() ->
             settings(**bad)
         [error] = caught.value.errors()  # what ``notifier`` prints: the name and the message
         assert error["loc"] == (next(iter(bad)),) and "!!!" not in error["msg"]
+
+
+def test_without_secret_key_or_public_base_url_emails_have_no_one_click_unsubscribe() -> None:
+    """A warning, not a failure: mail still goes, without List-Unsubscribe."""
+    for values, named in (
+        ({"public_base_url": "https://notify.example.com"}, "SECRET_KEY is unset"),
+        ({"secret_key": SECRET}, "PUBLIC_BASE_URL is unset"),
+        ({}, "SECRET_KEY and PUBLIC_BASE_URL are unset"),
+    ):
+        result = check_configuration(settings(**values), NOW)
+        assert result.status == WARN and result.line().startswith("warn "), (values, result)
+        assert named in result.detail and "one-click unsubscribe" in result.detail
+        assert "9 of 9 jobs enabled" in result.detail
+        assert SECRET not in result.line()
+
+
+def test_public_base_url_wants_https_except_on_a_local_host() -> None:
+    plain = check_configuration(sound(public_base_url="http://notify.example.com"), NOW)
+    assert plain.status == WARN and "PUBLIC_BASE_URL should start with https://" in plain.detail
+    assert SECRET not in plain.line()
+    for local in ("http://localhost:8090", "http://127.0.0.1:8090/notifier"):
+        assert check_configuration(sound(public_base_url=local), NOW).status == OK, local
+    both = check_configuration(settings(public_base_url="http://notify.example.com"), NOW)
+    assert "SECRET_KEY is unset" in both.detail and "https://" in both.detail

@@ -9,6 +9,7 @@ sometimes echo a URL or a server's reply.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -89,7 +90,46 @@ def config_problems(settings: Settings, now: datetime) -> tuple[list[str], list[
     if not settings.app_base_url.startswith(("https://", "http://")):
         warnings.append("APP_BASE_URL should start with https:// (links in emails)")
     warnings += webhook_warnings(settings)
+    warnings += unsubscribe_warnings(settings)
     return failures, warnings
+
+
+def unsubscribe_warnings(settings: Settings) -> list[str]:
+    """What keeps subscribed mail (digest, weekly report, notes reminder) from carrying a
+    working one-click unsubscribe (contract section 10); names settings, never their values."""
+    warnings = []
+    missing = [
+        name
+        for name, value in (
+            ("SECRET_KEY", settings.secret_key),
+            ("PUBLIC_BASE_URL", settings.public_base_url),
+        )
+        if value is None
+    ]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        warnings.append(
+            f"{' and '.join(missing)} {verb} unset: digest, weekly report and notes reminder "
+            "emails carry no one-click unsubscribe (List-Unsubscribe)"
+        )
+    url = settings.public_base_url
+    if url is not None and not url.startswith("https://") and not _local(url):
+        warnings.append(
+            "PUBLIC_BASE_URL should start with https:// (unsubscribe links in emails; plain "
+            "http only for a local host in development)"
+        )
+    return warnings
+
+
+def _local(url: str) -> bool:
+    """A URL on this machine: a developer's (``notifier dev``, the tests), not production."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def webhook_warnings(settings: Settings) -> list[str]:
