@@ -1,4 +1,5 @@
-"""The weekly report's schedule in ``local_time_schedules`` (contract section 3).
+"""The weekly report's schedule in ``local_time_schedules`` (contract section 3), and whether
+``digest_days`` is set (section 10).
 
 ``weekly_report`` is due at a local time, like the digest, so its users are found the same
 way: the worker-owned copy gains the report's switch, weekday and time, the sync (PostgreSQL
@@ -10,6 +11,11 @@ The weekly report and the digest's task summary list each user's tasks by due da
 completion: two partial indexes on ``tasks (user_id, due_date)`` (open tasks) and
 ``(user_id, completed_at)`` (completed ones) make each list an index range per user instead of
 a scan of every user's tasks in the date range.
+
+``digest_days_set`` (``digest_days`` neither SQL NULL nor JSON ``null``; SQLite compares the
+text, as a malformed value must not fail the host's write) tells the digest's selection that a user's digest weekdays come from
+``digest_days`` (a JSON array the fresh row's check reads), so ``digest_skip_weekends`` must
+not leave them out: the selection stays a superset of who is due.
 
 Only users whose settings differ from the new columns' defaults are copied again: everybody
 else's copied row already holds them.
@@ -48,11 +54,13 @@ OLD_COLUMNS = (
     "user_id, zone, is_active, email_enabled, digest_enabled, digest_time, "
     "digest_skip_weekends, notes_reminder_enabled, notes_reminder_time"
 )
-NEW_COLUMNS = OLD_COLUMNS + ", weekly_report_enabled, weekly_report_day, weekly_report_time"
+NEW_COLUMNS = (
+    OLD_COLUMNS + ", weekly_report_enabled, weekly_report_day, weekly_report_time, digest_days_set"
+)
 # Settings rows whose weekly report differs from the defaults the new columns start with.
 CHANGED = (
     "SELECT user_id FROM notification_settings WHERE weekly_report_enabled "
-    "OR weekly_report_day <> 1 OR weekly_report_time <> '08:00'"
+    "OR weekly_report_day <> 1 OR weekly_report_time <> '08:00' OR digest_days IS NOT NULL"
 )
 
 
@@ -61,7 +69,8 @@ def _pg_source(weekly: bool) -> str:
         """,
            coalesce(n.weekly_report_enabled, false),
            coalesce(n.weekly_report_day, 1),
-           coalesce(n.weekly_report_time, time '08:00')"""
+           coalesce(n.weekly_report_time, time '08:00'),
+           coalesce(json_typeof(n.digest_days), 'null') <> 'null'"""
         if weekly
         else ""
     )
@@ -107,7 +116,8 @@ def _sqlite_source(weekly: bool) -> str:
         """,
            coalesce(n.weekly_report_enabled, 0),
            coalesce(n.weekly_report_day, 1),
-           coalesce(n.weekly_report_time, '08:00:00.000000')"""
+           coalesce(n.weekly_report_time, '08:00:00.000000'),
+           coalesce(trim(n.digest_days), 'null') <> 'null'"""
         if weekly
         else ""
     )
@@ -179,6 +189,7 @@ def _columns() -> list[sa.Column[object]]:
         sa.Column("weekly_report_enabled", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("weekly_report_day", sa.Integer(), server_default="1", nullable=False),
         sa.Column("weekly_report_time", sa.Time(), server_default="08:00", nullable=False),
+        sa.Column("digest_days_set", sa.Boolean(), server_default=sa.false(), nullable=False),
     ]
 
 

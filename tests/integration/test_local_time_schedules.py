@@ -40,6 +40,7 @@ DEFAULTS = {
     "weekly_report_enabled": False,
     "weekly_report_day": 1,
     "weekly_report_time": time(8, 0),
+    "digest_days_set": False,
 }
 
 
@@ -60,6 +61,10 @@ async def check_copy_follows_the_host_tables(people: LocalTimeData) -> None:
     copy = await people.schedule(user) or {}
     weekly = (copy["weekly_report_enabled"], copy["weekly_report_day"], copy["weekly_report_time"])
     assert weekly == (True, 5, time(16, 30))
+    await people.set_settings(user, digest_days=[1, 3])
+    assert (await people.schedule(user) or {})["digest_days_set"] is True
+    await people.set_settings(user, digest_days=None)
+    assert (await people.schedule(user) or {})["digest_days_set"] is False
     await people.set_workspace(space, timezone="Asia/Kathmandu")
     assert (await people.schedule(user) or {})["zone"] == "Asia/Kathmandu"
     await people.set_user(user, timezone="Pacific/Apia")

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from notifier.app import Services
 from notifier.db.schema import in_app_notifications, notification_preferences
@@ -228,6 +228,11 @@ async def test_the_report_goes_in_app_when_the_user_prefers(
     assert row["title"] == "Your week: no appointments, 1 task due"
 
 
+def _digest_days(value: Any) -> frozenset[int]:
+    skip, days = value
+    return daily_digest.DIGEST.days_of(skip, list(days) if days else None)
+
+
 async def test_the_selection_and_the_fresh_row_agree_on_every_weekday_rule(
     services: Services, people: WeekData
 ) -> None:
@@ -237,9 +242,12 @@ async def test_the_selection_and_the_fresh_row_agree_on_every_weekday_rule(
     for weekday in (*range(1, 8), 0, 8):
         users[("weekly", weekday)] = await people.report_user("UTC", weekday, time(8, 0))
     for skip in (False, True):
-        users[("digest", skip)] = await people.digest_user(
+        users[("digest", (skip, None))] = await people.digest_user(
             "UTC", digest_time=time(8, 0), digest_skip_weekends=skip
         )
+    users[("digest", (True, (6, 7)))] = await people.digest_user(
+        "UTC", digest_time=time(8, 0), digest_skip_weekends=True, digest_days=[6, 7]
+    )
     for day in range(5, 12):  # Monday 5 to Sunday 11 January 2026
         now = utc(2026, 1, day, 8, 0)
         window = catch_up_window(now, timedelta(minutes=60))
@@ -255,11 +263,14 @@ async def test_the_selection_and_the_fresh_row_agree_on_every_weekday_rule(
         expected_digest = {
             uid
             for (name, value), uid in users.items()
-            if name == "digest"
-            and due_slots(utc_zone, time(8, 0), daily_digest.DIGEST.days_of(value), window)
+            if name == "digest" and due_slots(utc_zone, time(8, 0), _digest_days(value), window)
         }
         assert weekly == expected_weekly and len(weekly) == 1
-        assert digest == expected_digest and len(digest) == (1 if day >= 10 else 2)
+        # ``digest_days`` lives in JSON the copy does not hold: such a user is selected every
+        # day at their time (a superset), and the fresh row decides.
+        days_user = users[("digest", (True, (6, 7)))]
+        assert digest - {days_user} == expected_digest - {days_user} and len(expected_digest) == 2
+        assert days_user in digest
 
 
 async def test_the_digest_lists_the_tasks_of_the_local_date_and_counts_the_overdue(
@@ -298,3 +309,50 @@ async def test_a_digest_caps_its_task_list_and_counts_the_rest(
     assert "Tasks due today: 120" in text and "... and 70 more" in text
     assert text.count("- T") == 50 and "No overdue tasks." in text
     assert "and 70 more" in html and len(re.findall(r">T\d{3}<", html)) == 50
+
+
+async def test_digest_days_pick_the_local_weekdays_and_override_skip_weekends(
+    services: Services, people: WeekData, mailbox: CaptureServer
+) -> None:
+    """Kiritimati (UTC+14): local Monday 5 January 07:00 is Sunday 17:00 UTC."""
+    mon_wed = await people.digest_user("Pacific/Kiritimati", digest_days=[1, 3])
+    saturday = await people.digest_user(
+        "Pacific/Kiritimati", digest_days=[6], digest_skip_weekends=True
+    )
+    never = await people.digest_user("Pacific/Kiritimati", digest_days=[])
+    start = utc(2026, 1, 4, 0, 0)
+    for k in range(7 * 24):
+        await daily_digest.run_tick(services, start + k * HOUR)
+    sent = {(r["user_id"], r["slot"]) for r in await ledger_rows(services.engine, "daily_digest")}
+    assert sent == {
+        (mon_wed, midnight(date(2026, 1, 5))),
+        (mon_wed, midnight(date(2026, 1, 7))),
+        (saturday, midnight(date(2026, 1, 10))),
+    }
+    assert never not in {user for user, _ in sent} and len(mailbox.messages) == 3
+
+
+@pytest.mark.parametrize(
+    "bad", ['"monday"', "[0, 8]", '{"days": [1]}', "[1.5]", "[true]", '["1"]', "7"]
+)
+async def test_bad_digest_days_fail_that_users_digest_alone_with_the_reason(
+    services: Services, people: WeekData, mailbox: CaptureServer, bad: str
+) -> None:
+    control = await people.digest_user("UTC")
+    broken = await people.digest_user("UTC")
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE notification_settings SET digest_days = CAST(:v AS json) WHERE user_id = :u"
+            ),
+            {"v": bad, "u": broken},
+        )
+    counts = await daily_digest.run_tick(services, utc(2026, 1, 5, 7, 0))
+    assert (counts.sent, counts.failed) == (1, 1)
+    rows = {
+        r["user_id"]: (r["status"], r["last_error"]) for r in await ledger_rows(services.engine)
+    }
+    assert rows == {
+        control: ("sent", None),
+        broken: ("failed", "digest_days is not a JSON array of ISO weekdays 1-7"),
+    }

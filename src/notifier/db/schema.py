@@ -289,6 +289,8 @@ local_time_schedules = Table(
     Column("weekly_report_enabled", Boolean, nullable=False, server_default=text("false")),
     Column("weekly_report_day", Integer, nullable=False, server_default="1"),
     Column("weekly_report_time", Time, nullable=False, server_default="08:00"),
+    # ``digest_days`` is set: the digest's weekdays come from it (migration 0006).
+    Column("digest_days_set", Boolean, nullable=False, server_default=text("false")),
     # Covering on PostgreSQL (migration 0004): a tick's ~420 probes read the index alone.
     Index(
         "ix_local_time_schedules_digest_due",

@@ -37,11 +37,12 @@ from notifier.ops.users import User, load_user
 from notifier.rules.kinds import BY_NAME, JOB_KINDS, TASK_DUE_LEAD, TASK_REMINDER_LATENESS
 from notifier.rules.local_time_slots import (
     EVERY_DAY,
+    BadWeekdaysError,
     DueSlot,
     Weekdays,
+    digest_weekdays,
     one_weekday,
     slot_instant,
-    weekdays_skipping_weekends,
 )
 from notifier.rules.recipient import RecipientState, refusal_of
 from notifier.services import appointment_reminders, daily_digest, notes_reminders, weekly_report
@@ -204,7 +205,10 @@ async def _local_day(
 
 async def _digest(conn: AsyncConnection, settings: Settings, user: User, request: Request) -> Draft:
     r = user.recipient
-    days = weekdays_skipping_weekends(r.digest_skip_weekends)
+    try:
+        days = digest_weekdays(r.digest_skip_weekends, r.digest_days)
+    except BadWeekdaysError as exc:
+        raise NothingToPreviewError(f"{exc}: the digest would be recorded failed") from None
     spec = ("daily_digest", r.digest_time, days, daily_digest.prepare)
     return await _local_day(conn, settings, user, request, spec)
 

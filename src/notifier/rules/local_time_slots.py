@@ -79,6 +79,23 @@ def weekdays_skipping_weekends(skip: bool) -> Weekdays:
     return WORKDAYS if skip else EVERY_DAY
 
 
+class BadWeekdaysError(ValueError):
+    """A weekday setting that names no weekdays as the contract says (contract section 10)."""
+
+
+def digest_weekdays(skip_weekends: bool, digest_days: object) -> Weekdays:
+    """The digest's weekdays: ``digest_days`` (a JSON array of ISO weekdays) when it is set,
+    and ``digest_skip_weekends`` is then ignored; raises ``BadWeekdaysError`` for anything
+    but such an array (an empty one names no day: no digest)."""
+    if digest_days is None:
+        return weekdays_skipping_weekends(bool(skip_weekends))
+    if not isinstance(digest_days, list) or not all(
+        type(day) is int and 1 <= day <= 7 for day in digest_days
+    ):
+        raise BadWeekdaysError("digest_days is not a JSON array of ISO weekdays 1-7")
+    return frozenset(digest_days)
+
+
 def one_weekday(day: object) -> Weekdays:
     """``weekly_report_day`` (ISO) as a set; a value outside 1..7 names no day."""
     return frozenset({day}) & EVERY_DAY if isinstance(day, int) else frozenset()

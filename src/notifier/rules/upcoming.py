@@ -28,11 +28,13 @@ from notifier.rules.appointment_reminders import BadOffsetsError, due_offsets, p
 from notifier.rules.kinds import BY_NAME, TASK_DUE_LEAD, TASK_REMINDER_LATENESS, Kind
 from notifier.rules.local_time_slots import (
     EVERY_DAY,
+    WORKDAYS,
+    BadWeekdaysError,
     Weekdays,
+    digest_weekdays,
     due_slots,
     one_weekday,
     slot_instant,
-    weekdays_skipping_weekends,
 )
 from notifier.rules.recipient import RecipientState, refusal_of, user_refusal
 from notifier.timemath.cron import CronSpec, first_firing
@@ -55,6 +57,7 @@ class Recipient:
     digest_enabled: bool = False
     digest_time: time = time(7, 0)
     digest_skip_weekends: bool = False
+    digest_days: object = None  # ``notification_settings.digest_days`` as stored
     notes_reminder_enabled: bool = False
     notes_reminder_time: time = time(18, 0)
     weekly_report_enabled: bool = False
@@ -214,9 +217,26 @@ def _local_time(
 
 def _digests(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
     r = facts.recipient
-    note = f"at {r.digest_time:%H:%M} local" + (", weekdays only" if r.digest_skip_weekends else "")
-    days = weekdays_skipping_weekends(r.digest_skip_weekends)
+    try:
+        days = digest_weekdays(r.digest_skip_weekends, r.digest_days)
+    except BadWeekdaysError as exc:
+        notes.append(f"daily_digest: {exc}: each date's digest is recorded failed")
+        return iter(())
+    note = f"at {r.digest_time:%H:%M} local" + _days_note(days)
     return _local_time(facts, span, r.digest_time, days, note)
+
+
+def _days_note(days: Weekdays) -> str:
+    """``, weekdays only`` or ``, on Mondays, Thursdays``; nothing for every day."""
+    if days == EVERY_DAY:
+        return ""
+    if days == WORKDAYS:
+        return ", weekdays only"
+    return (
+        ", on " + ", ".join(ISO_DAY_NAMES[day - 1] for day in sorted(days))
+        if days
+        else ", on no day"
+    )
 
 
 ISO_DAY_NAMES = (

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.content.daily_digest import DayTasks, DigestFacts, digest_context
 from notifier.db.schema import DIGEST_DUE_COLUMNS, local_time_schedules, notification_settings
 from notifier.rules.kinds import BY_NAME
-from notifier.rules.local_time_slots import weekdays_skipping_weekends
+from notifier.rules.local_time_slots import digest_weekdays
 from notifier.rules.summary_spans import spans
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext, one_slot_per_user
 from notifier.services.plan import Plan
@@ -73,11 +73,14 @@ DIGEST = LocalTimeKind(
     kind=KIND.name,
     due_columns=DIGEST_DUE_COLUMNS,
     schedule_time=local_time_schedules.c.digest_time,
-    schedule_days="NOT ({isodow} >= 6 AND s.digest_skip_weekends)",
+    schedule_days="(s.digest_days_set OR NOT ({isodow} >= 6 AND s.digest_skip_weekends))",
     settings_enabled=notification_settings.c.digest_enabled,
     settings_time=notification_settings.c.digest_time,
-    settings_days=func.coalesce(notification_settings.c.digest_skip_weekends, False),
-    days_of=weekdays_skipping_weekends,
+    settings_days=(
+        func.coalesce(notification_settings.c.digest_skip_weekends, False),
+        notification_settings.c.digest_days,
+    ),
+    days_of=digest_weekdays,
     default_time=time(7, 0),
     prepare=prepare,
 )

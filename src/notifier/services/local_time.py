@@ -70,6 +70,8 @@ from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import RETRYABLE_SQL, TAKEN_SQL
 from notifier.rules.kinds import BY_NAME, Kind
 from notifier.rules.local_time_slots import (
+    EVERY_DAY,
+    BadWeekdaysError,
     DueSlot,
     PlanEntry,
     Weekdays,
@@ -182,7 +184,8 @@ class LocalTimeKind:
     The weekdays a user is due on are one rule written twice, tested equal
     (``tests/integration/test_weekly_report.py``): ``schedule_days`` in SQL over the copy's
     columns ``s.*`` and the local date's ISO weekday ``{isodow}`` (a superset is enough
-    there), and ``days_of`` in Python over ``settings_days`` of the fresh row, which decides.
+    there), and ``days_of`` in Python over ``settings_days`` of the fresh row, which decides
+    (``BadWeekdaysError``: the user's slots are recorded ``failed`` with the reason).
     """
 
     kind: str
@@ -191,8 +194,8 @@ class LocalTimeKind:
     schedule_days: str
     settings_enabled: Any
     settings_time: Any
-    settings_days: Any
-    days_of: Callable[[Any], Weekdays]
+    settings_days: tuple[Any, ...]
+    days_of: Callable[..., Weekdays]
     default_time: time
     prepare: Prepare
 
@@ -464,7 +467,7 @@ def _fresh_rows_query(
             u.timezone.label("user_zone"),
             w.timezone.label("workspace_zone"),
             func.coalesce(kind.settings_time, kind.default_time).label("at"),
-            kind.settings_days.label("days"),
+            *(value.label(f"days_{n}") for n, value in enumerate(kind.settings_days)),
             u.is_active,
             n.webhook_url,
             func.coalesce(n.email_enabled, True).label("email_enabled"),
@@ -514,17 +517,34 @@ def resolve_row(
     except UnknownZoneError:
         zone = None
     due = []
-    for slot in due_slots(zone or UTC, row["at"], kind.days_of(row["days"]), window):
+    try:
+        days, bad_days = kind.days_of(*_days(kind, row)), None
+    except BadWeekdaysError as exc:
+        days, bad_days = EVERY_DAY, str(exc)
+    for slot in due_slots(zone or UTC, row["at"], days, window):
         key = _key(kind.kind, row, slot)
+        if bad_days is not None:
+            _refuse(plan, key, who, kind, bad_days)
+            continue
         if zone is None:
-            refusal = refusal_of(who.state, BY_NAME[kind.kind])
-            if refusal:
-                plan.skip_all(key, who, refusal)
-            else:
-                plan.fail_all(key, who, "unknown time zone")
+            _refuse(plan, key, who, kind, "unknown time zone")
             continue
         due.append(DueUser(key, slot, zone, who, row["user_name"], row["workspace_id"]))
     return due
+
+
+def _days(kind: LocalTimeKind, row: Mapping[str, Any]) -> list[Any]:
+    return [row[f"days_{n}"] for n in range(len(kind.settings_days))]
+
+
+def _refuse(plan: Plan, key: SlotKey, who: Addressee, kind: LocalTimeKind, reason: str) -> None:
+    """A slot the user's bad data stops: ``skipped`` if the policy refuses anyway, else
+    ``failed`` with the reason, on every channel."""
+    refusal = refusal_of(who.state, BY_NAME[kind.kind])
+    if refusal:
+        plan.skip_all(key, who, refusal)
+    else:
+        plan.fail_all(key, who, reason)
 
 
 def _key(kind: str, row: Mapping[str, Any], slot: DueSlot) -> SlotKey:

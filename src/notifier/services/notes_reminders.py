@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import time
 from functools import partial
 
-from sqlalchemy import func, null, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.content.notes_reminder import notes_context
@@ -72,8 +72,8 @@ NOTES = LocalTimeKind(
     schedule_days="true",
     settings_enabled=notification_settings.c.notes_reminder_enabled,
     settings_time=notification_settings.c.notes_reminder_time,
-    settings_days=null(),
-    days_of=lambda _: EVERY_DAY,
+    settings_days=(),
+    days_of=lambda: EVERY_DAY,
     default_time=time(18, 0),
     prepare=prepare,
 )

@@ -78,7 +78,7 @@ WEEKLY = LocalTimeKind(
     schedule_days="s.weekly_report_day = {isodow}",
     settings_enabled=notification_settings.c.weekly_report_enabled,
     settings_time=notification_settings.c.weekly_report_time,
-    settings_days=func.coalesce(notification_settings.c.weekly_report_day, 1),
+    settings_days=(func.coalesce(notification_settings.c.weekly_report_day, 1),),
     days_of=one_weekday,
     default_time=time(8, 0),
     prepare=prepare,
