@@ -32,7 +32,7 @@ from notifier.rules.appointment_reminders import (
 )
 from notifier.rules.kinds import BY_NAME, EMAIL
 from notifier.services.batches import BatchedJob, TickInstant
-from notifier.services.channel_choice import addressee, load_preferences, new_plan
+from notifier.services.channel_choice import Addressees, load_preferences, new_plan
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.plan import Addressee, Plan, plan_each
@@ -132,12 +132,13 @@ async def _process(
         query = _fresh_rows_query(ids, now, conn.dialect.name)
         rows = (await conn.execute(query)).mappings().all()
         preferences = await load_preferences(conn, KIND.name, (row["user_id"] for row in rows))
+    recipients = Addressees(services, KIND.name, preferences)
     plan = new_plan(services)
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
     base_url = services.settings.app_base_url
 
     def plan_one(row: Any) -> None:
-        who = addressee(services, row, KIND.name, preferences, row["user_id"])
+        who = recipients.of(row, row["user_id"])
         plan_row(row, plan, who, window=window, now=now, catch_up=catch_up, base_url=base_url)
 
     plan_each(rows, plan_one, lambda row: row["id"])

@@ -64,6 +64,25 @@ def _default_channels(defaults: frozenset[str]) -> tuple[str, ...]:
     return tuple(channels_for("", {}, defaults))
 
 
+class Addressees:
+    """A batch's recipients, each worked out once: a user with many rows in the batch (ten
+    appointments, forty tasks) has one state, one address pair and one channel list."""
+
+    def __init__(self, services: Services, kind: str, preferences: ByUser) -> None:
+        self._services = services
+        self._kind = kind
+        self._preferences = preferences
+        self._known: dict[Any, Addressee] = {}
+
+    def of(self, row: Mapping[str, Any], user_id: Any) -> Addressee:
+        """The recipient of ``row``, whose user-level columns are the same on all their rows."""
+        found = self._known.get(user_id)
+        if found is None:
+            found = addressee(self._services, row, self._kind, self._preferences, user_id)
+            self._known[user_id] = found
+        return found
+
+
 def own_channel_addressee(row: Mapping[str, Any], channel: object) -> Addressee:
     """A ``task_reminders`` row's recipient: only the row's own channel."""
     name = channel if isinstance(channel, str) else "email" if channel is None else str(channel)

@@ -37,7 +37,7 @@ from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import slot_finished
 from notifier.rules.kinds import BY_NAME
 from notifier.services.batches import TickInstant
-from notifier.services.channel_choice import addressee, new_plan
+from notifier.services.channel_choice import Addressees, new_plan
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.plan import plan_each
@@ -104,10 +104,11 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     plan = new_plan(services)
     stmt = fresh_rows(ids, now, services.engine.dialect.name)
     rows, preferences = await fetch_batch(services, stmt, KIND.name)
+    recipients = Addressees(services, KIND.name, preferences)
 
     def plan_one(row: Any) -> None:
         key = SlotKey(KIND.name, row["task_id"], row["user_id"], row["due_date"])
-        who = addressee(services, row, KIND.name, preferences, row["user_id"])
+        who = recipients.of(row, row["user_id"])
         base_url = services.settings.app_base_url
         expires_at = now + catch_up
         plan_row(plan, row, KIND, key, who, now=now, base_url=base_url, expires_at=expires_at)

@@ -27,7 +27,7 @@ from notifier.delivery.ledger import SlotKey
 from notifier.delivery.slot_filters import slot_unfinished
 from notifier.rules.kinds import BY_NAME, TASK_DUE_LEAD
 from notifier.services.batches import TickInstant
-from notifier.services.channel_choice import addressee, new_plan
+from notifier.services.channel_choice import Addressees, new_plan
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.plan import plan_each
@@ -75,12 +75,13 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
     now = tick.current(services.clock)
     stmt = fresh_rows(ids, now, services.engine.dialect.name)
     rows, preferences = await fetch_batch(services, stmt, KIND.name)
+    recipients = Addressees(services, KIND.name, preferences)
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
     plan = new_plan(services)
 
     def plan_one(row: Any) -> None:
         key = SlotKey(KIND.name, row["task_id"], row["user_id"], row["due_date"])
-        who = addressee(services, row, KIND.name, preferences, row["user_id"])
+        who = recipients.of(row, row["user_id"])
         expires_at = min(row["due_date"], now + catch_up)
         base_url = services.settings.app_base_url
         plan_row(plan, row, KIND, key, who, now=now, base_url=base_url, expires_at=expires_at)
