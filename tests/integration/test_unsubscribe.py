@@ -126,7 +126,7 @@ async def test_subscribed_mail_carries_one_click_headers_and_transactional_mail_
     assert "Manage your notifications" in parts(by_kind["appointment_reminder"])[2]
     for msg in (daily, reminder):
         assert msg["Auto-Submitted"] == "auto-generated"
-        assert msg["Feedback-ID"] == f"{msg['X-Notification-Kind']}:notifier:practice.test"
+        assert msg["Feedback-ID"] == f"{msg['X-Notification-Kind']}:practice.test:notifier"
 
 
 async def test_get_changes_nothing_and_a_one_click_post_turns_the_kind_off_once(

@@ -126,7 +126,8 @@ def email_headers(
     """
     headers = [
         ("Auto-Submitted", "auto-generated"),
-        ("Feedback-ID", f"{kind}:notifier:{domain}"),
+        # Gmail reads the last field as the sender id (5 to 15 characters): ours is fixed.
+        ("Feedback-ID", f"{kind}:{domain}:notifier"),
     ]
     if subscribed:
         name = label[:1].upper() + label[1:]
