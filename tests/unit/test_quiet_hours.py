@@ -1,0 +1,99 @@
+"""The quiet-hours rule (contract section 10), over examples and every zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from zoneinfo import available_timezones
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from notifier.rules.quiet_hours import QuietHours, quiet_until
+from notifier.timemath.zones import get_zone
+
+BERLIN = get_zone("Europe/Berlin")
+NEW_YORK = get_zone("America/New_York")
+NIGHT = QuietHours(time(21, 0), time(7, 0))
+ZONES = sorted(available_timezones())
+HOUR = timedelta(hours=1)
+
+
+def utc(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def test_a_period_across_midnight_holds_until_its_end_the_next_morning() -> None:
+    # Berlin in January is UTC+1: 21:00 local is 20:00 UTC, 07:00 local is 06:00 UTC.
+    assert quiet_until(utc(2026, 1, 5, 19, 59), BERLIN, NIGHT) is None
+    assert quiet_until(utc(2026, 1, 5, 20, 0), BERLIN, NIGHT) == utc(2026, 1, 6, 6, 0)
+    assert quiet_until(utc(2026, 1, 6, 5, 59), BERLIN, NIGHT) == utc(2026, 1, 6, 6, 0)
+    assert quiet_until(utc(2026, 1, 6, 6, 0), BERLIN, NIGHT) is None  # the end is not quiet
+
+
+def test_no_period_without_both_ends_or_with_equal_ends() -> None:
+    assert QuietHours.of(time(21, 0), None) is None
+    assert QuietHours.of(None, time(7, 0)) is None
+    assert QuietHours.of(time(7, 0), time(7, 0)) is None
+    assert quiet_until(utc(2026, 1, 5, 22, 0), BERLIN, None) is None
+
+
+def test_an_end_in_the_spring_forward_gap_moves_forward_by_the_gap() -> None:
+    # New York, 2026-03-08: 02:00 EST jumps to 03:00 EDT; 02:30 is sent as 03:30 EDT (07:30 UTC).
+    quiet = QuietHours(time(1, 0), time(2, 30))
+    assert quiet_until(utc(2026, 3, 8, 7, 10), NEW_YORK, quiet) == utc(2026, 3, 8, 7, 30)
+    assert quiet_until(utc(2026, 3, 8, 7, 30), NEW_YORK, quiet) is None
+
+
+def test_an_end_in_the_fall_back_fold_counts_at_its_first_occurrence() -> None:
+    # New York, 2026-11-01: 01:30 EDT (05:30 UTC) comes first, 01:30 EST (06:30 UTC) again.
+    quiet = QuietHours(time(0, 30), time(1, 30))
+    assert quiet_until(utc(2026, 11, 1, 5, 0), NEW_YORK, quiet) == utc(2026, 11, 1, 5, 30)
+    assert quiet_until(utc(2026, 11, 1, 6, 0), NEW_YORK, quiet) is None  # 01:00 EST, again
+
+
+def test_a_skipped_local_date_starts_no_period_and_breaks_nothing() -> None:
+    apia = get_zone("Pacific/Apia")  # 2011-12-30 does not exist there
+    quiet = QuietHours(time(12, 0), time(13, 0))
+    for hour in range(0, 72):
+        quiet_until(utc(2011, 12, 29, 0, 0) + hour * HOUR, apia, quiet)
+
+
+def _wall(at: datetime, zone: tzinfo) -> time:
+    local = at.astimezone(zone)
+    return time(local.hour, local.minute, local.second, local.microsecond)
+
+
+def _inside(wall: time, quiet: QuietHours) -> bool:
+    if quiet.crosses_midnight:
+        return wall >= quiet.start or wall < quiet.end
+    return quiet.start <= wall < quiet.end
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(ZONES),
+    st.datetimes(datetime(2000, 1, 1), datetime(2037, 12, 31)),
+    st.times(),
+    st.times(),
+)
+def test_quiet_exactly_while_the_local_time_is_in_the_period_and_held_to_its_end(
+    zone_name: str, naive: datetime, start: time, end: time
+) -> None:
+    """Away from an offset change the rule is the wall clock's: quiet while the local time is
+    in ``[start, end)`` (across midnight too), held until the local ``end``; always, a held
+    instant ends later, within a day and an hour, and its end is not quiet itself."""
+    quiet = QuietHours.of(start, end)
+    if quiet is None:
+        return
+    zone = get_zone(zone_name)
+    at = naive.replace(tzinfo=UTC)
+    until = quiet_until(at, zone, quiet)
+    if until is not None:
+        assert at < until <= at + 25 * HOUR
+        assert quiet_until(until, zone, quiet) is None
+    steady = {(at + k * HOUR).astimezone(zone).utcoffset() for k in range(-26, 27)}
+    if len(steady) != 1:
+        return  # a DST change or a zone's rule change nearby: the examples above cover those
+    assert (until is not None) == _inside(_wall(at, zone), quiet)
+    if until is not None:
+        assert _wall(until, zone) == quiet.end
