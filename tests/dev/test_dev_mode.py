@@ -12,7 +12,9 @@ unless ``--allow-existing-data`` is given.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -28,7 +30,14 @@ from notifier.dev.seed import DEMO_WORKSPACE_ID
 from notifier.jobs.registry import tick_functions
 from notifier.rules.kinds import IN_APP, JOB_KINDS, WEBHOOK
 from tests.support.data import Data
-from tests.support.dev import DevProcess, expected_mail, expected_on, listening, poll
+from tests.support.dev import (
+    DevProcess,
+    expected_mail,
+    expected_on,
+    get_json,
+    listening,
+    poll,
+)
 from tests.support.worker import wait_until
 
 TWO_MINUTES = timedelta(minutes=2)
@@ -67,6 +76,26 @@ async def test_demo_in_app_rows_and_verified_webhooks_arrive_within_two_minutes(
 
     await wait_until(arrived, max(left.total_seconds(), 1), f"in-app {rows}, webhooks {posts}")
     assert all(p["webhook_id"].startswith("msg_") for p in dev_run.webhooks())
+
+
+def test_the_demo_digests_unsubscribe_link_works_on_this_runs_own_pages(
+    dev_run: DevProcess,
+) -> None:
+    """Dev mode makes a SECRET_KEY for the run and serves ``notifier web``'s pages on loopback,
+    so the digest's one-click link works as it would in production."""
+    poll(lambda: "daily_digest" in {m["kind"] for m in dev_run.messages()}, 150, "the digest")
+    [number] = [m["id"] for m in dev_run.messages() if m["kind"] == "daily_digest"]
+    status, message = get_json(dev_run.url(f"/api/messages/{number}"))
+    assert status == 200
+    [link] = re.findall(
+        r"Unsubscribe from these emails: (http://localhost:\d+/\S+)", message["text"]
+    )
+    assert "pages     http://localhost:" in dev_run.output()
+    with urllib.request.urlopen(link, timeout=10) as page:
+        assert page.status == 200 and b"daily digests" in page.read()
+    form = urllib.parse.urlencode({"List-Unsubscribe": "One-Click"}).encode()
+    with urllib.request.urlopen(link, data=form, timeout=10) as done:
+        assert done.status == 200 and b"no longer receive" in done.read()
 
 
 def test_health_says_dev_mode(dev_run: DevProcess) -> None:

@@ -46,6 +46,7 @@ class BannerFacts:
     demo: Demo | None
     expected: list[ExpectedDelivery]
     webhooks: WebhookFacts | None = None
+    unsubscribe_url: str | None = None  # where this run's unsubscribe pages are
 
 
 def _offset(zone_name: str, at: datetime) -> str:
@@ -67,6 +68,7 @@ def _where(facts: BannerFacts) -> list[str]:
         mail,
         *_channels(facts),
         f'  health    {facts.health_url}   (its body says "mode": "dev")',
+        *_unsubscribe(facts),
         f"  database  {database}",
         f"  redis     {redis}",
         f"  jobs      {', '.join(facts.jobs)}: once now, then on their dev schedules",
@@ -87,6 +89,15 @@ def _channels(facts: BannerFacts) -> list[str]:
             f"secret {secret})"
         )
     return lines
+
+
+def _unsubscribe(facts: BannerFacts) -> list[str]:
+    if facts.unsubscribe_url is None:
+        return []
+    return [
+        f"  pages     {facts.unsubscribe_url}/unsubscribe/…   (notifier web: the one-click "
+        "unsubscribe links of digests, weekly reports and notes reminders)"
+    ]
 
 
 def _person(person: Person, at: datetime) -> str:

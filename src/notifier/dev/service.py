@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.app import Services
@@ -36,6 +38,8 @@ from notifier.dev.standins import (
     DATABASE_FILE,
     Standins,
     choose_standins,
+    dev_public_url,
+    dev_secret_key,
     dev_settings,
     dev_webhooks,
 )
@@ -50,6 +54,7 @@ from notifier.dev.webhook_catcher import (
 )
 from notifier.process import run_until_stopped
 from notifier.rules.kinds import JOB_KINDS
+from notifier.web.app import build_app
 from notifier.worker import enabled_jobs, utc_now
 
 LOOPBACK = "127.0.0.1"
@@ -197,6 +202,17 @@ async def _start_inbox(
     stack.push_async_callback(runner.cleanup)
 
 
+async def _start_web(stack: contextlib.AsyncExitStack, settings: Settings) -> Settings:
+    """``notifier web``'s pages on a free loopback port, so the demo's unsubscribe links work;
+    returns ``settings`` with the run's key and the pages' address."""
+    settings = dev_secret_key(settings)
+    runner = web.AppRunner(build_app(settings, utc_now), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    await listen("unsubscribe pages", 0, web.TCPSite(runner, LOOPBACK, 0).start())
+    return dev_public_url(settings, runner_port(runner))
+
+
 def _prepare_database(settings: Settings, standins: Standins, data_dir: Path) -> None:
     """Creates the stand-in's folder (ignored by git) and brings the schema to head."""
     if standins.database:
@@ -266,6 +282,7 @@ async def _serve(
     settings = dev_settings(
         settings, standins, data_dir=options.data_dir, catcher_port=catcher_port
     )
+    settings = await _start_web(stack, settings)
     if mail is not None:
         await _start_inbox(stack, options, settings, mail[0], hooks)
     await asyncio.to_thread(_prepare_database, settings, standins, options.data_dir)
@@ -273,7 +290,9 @@ async def _serve(
     services = await open_dev_runtime(stack, settings, redis)
     demo = await _seed(services, options, hook_url(hooks[1], DEMO_HOOK_USER))
     webhooks = WebhookFacts(receiver=receiver_base(hooks[1]), generated_secret=generated)
-    print(banner(_facts(settings, standins, options, demo, webhooks)), flush=True)
+    facts = _facts(settings, standins, options, demo, webhooks)
+    facts = dataclasses.replace(facts, unsubscribe_url=settings.public_base_url)
+    print(banner(facts), flush=True)
     await _work(settings, services, redis, stop)
 
 

@@ -82,6 +82,21 @@ def dev_settings(
     return settings.model_copy(update=update)
 
 
+def dev_secret_key(settings: Settings) -> Settings:
+    """A ``SECRET_KEY`` made for this run unless one is set, so the demo's emails carry
+    unsubscribe links that this run's pages accept (never written down)."""
+    if settings.secret_key is not None:
+        return settings
+    return settings.model_copy(update={"secret_key": SecretStr(secrets.token_urlsafe(32))})
+
+
+def dev_public_url(settings: Settings, web_port: int) -> Settings:
+    """The unsubscribe pages' loopback address as ``PUBLIC_BASE_URL``, unless one is set."""
+    if settings.public_base_url is not None:
+        return settings
+    return settings.model_copy(update={"public_base_url": f"http://localhost:{web_port}"})
+
+
 def new_webhook_secret() -> str:
     """A fresh Standard Webhooks secret (``whsec_`` + base64 of 32 random bytes)."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
