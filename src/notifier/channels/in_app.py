@@ -1,8 +1,9 @@
 """In-app notifications (contract section 9): a row the host shows in its own UI.
 
 The row is the delivery: it is inserted in the transaction that marks the slot ``sent``, so
-it exists exactly once whatever crashes (its id is derived from the slot, and the insert
-ignores a row already there). ``NOTIFY notifier_in_app`` with the user's id runs in the same
+it exists exactly once whatever crashes (the insert ignores a row already there for the
+slot's unique key). Its id is the ledger's ``message_id``: derived from the slot on the
+slot-by-slot path, drawn by the database on the path below. ``NOTIFY notifier_in_app`` with the user's id runs in the same
 transaction; PostgreSQL delivers it on commit, so a host listening can push the row to an open
 browser at once.
 
@@ -56,15 +57,16 @@ _INSERT_PG = text(
 # one statement; returns the slots it recorded. Rows are inserted in the unique key's order,
 # as ``delivery.ledger.claim`` does, so overlapping groups wait for each other, never deadlock.
 _RECORD_UNCLAIMED = """
-WITH m AS (
-    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[],
-                         $6::timestamptz[], $7::text[], $8::text[], $9::text[])
-    AS m(id, workspace_id, user_id, kind, entity_id, slot, title, body, url)
+WITH m AS MATERIALIZED (
+    SELECT gen_random_uuid() AS id, u.*
+    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::timestamptz[],
+                $6::text[], $7::text[], $8::text[])
+    AS u(workspace_id, user_id, kind, entity_id, slot, title, body, url)
 ), won AS (
     INSERT INTO reminders_sent AS r (id, kind, entity_id, user_id, slot, channel, status,
                                      attempts, created_at, sent_at, message_id)
     SELECT gen_random_uuid(), m.kind, m.entity_id, m.user_id, m.slot, 'in_app', 'sent', 1,
-           $10, $10, m.id::text
+           $9, $9, m.id::text
     FROM m ORDER BY m.kind, m.entity_id, m.user_id, m.slot
     ON CONFLICT (kind, entity_id, user_id, slot, channel) DO NOTHING
     RETURNING r.kind, r.entity_id, r.user_id, r.slot
@@ -72,7 +74,7 @@ WITH m AS (
     INSERT INTO in_app_notifications (id, workspace_id, user_id, kind, entity_id, slot, title,
                                       body, url, created_at)
     SELECT m.id, m.workspace_id, m.user_id, m.kind, m.entity_id, m.slot, m.title, m.body,
-           m.url, $10
+           m.url, $9
     FROM m JOIN won USING (kind, entity_id, user_id, slot)
     ON CONFLICT (kind, entity_id, user_id, slot) DO NOTHING
     RETURNING user_id
@@ -127,16 +129,19 @@ class InAppChannel:
         self, conn: AsyncConnection, group: Sequence[Rendered], now: datetime
     ) -> set[SlotKey] | None:
         """Records ``sent`` and writes the in-app rows of slots nobody has a ledger row for;
-        returns those slots (None where the database cannot: SQLite takes the usual path)."""
+        returns those slots (None where the database cannot: SQLite takes the usual path).
+
+        The rows' ids are drawn by the database (the ledger's ``message_id`` names each): no
+        id is needed before the statement, and the unique keys, not the ids, keep each slot's
+        row single. ``ident`` is not read."""
         if conn.dialect.name != "postgresql":
             return None
         if not group:
             return set()
-        columns: list[list[Any]] = [[] for _ in range(9)]
+        columns: list[list[Any]] = [[] for _ in range(8)]
         for item in group:
             key, content = item.delivery.key, item.payload
             values = (
-                uuid.UUID(item.ident),
                 item.delivery.workspace_id,
                 key.user_id,
                 key.kind,

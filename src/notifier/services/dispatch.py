@@ -168,12 +168,12 @@ async def _record_unclaimed(
 def _render_all(
     channel: Channel, group: Sequence[Delivery]
 ) -> tuple[list[Rendered], list[Outcome]]:
-    """Each delivery rendered; a template error is that slot's ``failed`` outcome."""
+    """Each delivery rendered (a self-recording channel's record names its rows itself: no
+    ident); a template error is that slot's ``failed`` outcome."""
     rendered, failed = [], []
     for delivery in group:
-        ident = channel.ident(delivery.key)
         try:
-            rendered.append(Rendered(delivery, ident, channel.render(delivery, ident)))
+            rendered.append(Rendered(delivery, "", channel.render(delivery, "")))
         except Exception as exc:
             reason = f"template error: {type(exc).__name__}"
             failed.append(Outcome(delivery.key, "failed", reason))
