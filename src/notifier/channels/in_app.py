@@ -3,9 +3,9 @@
 The row is the delivery: it is inserted in the transaction that marks the slot ``sent``, so
 it exists exactly once whatever crashes (the insert ignores a row already there for the
 slot's unique key). Its id is the ledger's ``message_id``: derived from the slot on the
-slot-by-slot path, drawn by the database on the path below. ``NOTIFY notifier_in_app`` with the user's id runs in the same
-transaction; PostgreSQL delivers it on commit, so a host listening can push the row to an open
-browser at once.
+slot-by-slot path, drawn by the database on the path below. ``NOTIFY notifier_in_app`` with
+the user's id runs in the same transaction; PostgreSQL delivers it on commit, so a host
+listening can push the row to an open browser at once.
 
 On PostgreSQL a batch's in-app slots skip the ``pending`` claim altogether
 (``record_unclaimed``): one statement inserts their ledger rows already ``sent`` and their
