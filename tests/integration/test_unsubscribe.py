@@ -14,8 +14,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from pydantic import SecretStr
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
 from sqlalchemy import delete, select
 
 from notifier.app import Services, close_services, open_services
@@ -207,9 +209,10 @@ async def test_in_chromium_the_button_of_a_caught_emails_link_stops_the_next_dig
     browser.get(web_server.local(link))  # JavaScript plays no part: a plain form
     assert "daily digests" in browser.find_element(By.TAG_NAME, "body").text
     browser.find_element(By.TAG_NAME, "button").click()
-    assert (
-        "You will no longer receive daily digests by email."
-        in browser.find_element(By.TAG_NAME, "body").text
+    done = "You will no longer receive daily digests by email."
+    # The click navigates: wait for the answer page (the old page's elements go stale).
+    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda driver: done in driver.find_element(By.TAG_NAME, "body").text
     )
     assert (await digest(web_services, MONDAY + timedelta(days=1))).sent == 0
     assert len(mailbox.messages) == 1
