@@ -25,11 +25,6 @@ class Unsubscribed(Enum):
     NO_SUCH_USER = "no such user"
 
 
-async def user_exists(engine: AsyncEngine, user_id: uuid.UUID) -> bool:
-    async with engine.connect() as conn:
-        return await conn.scalar(select(users.c.id).where(users.c.id == user_id)) is not None
-
-
 async def turn_email_off(
     engine: AsyncEngine, user_id: uuid.UUID, kind: str, now: datetime
 ) -> Unsubscribed:
