@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(8090, ge=0, le=65535)
+    # The operator console (contract section 11) exists only while this is set.
+    admin_password: SecretStr | None = None
+    # Which tz database every process uses: the bundled ``tzdata`` package (the default, so
+    # that every host and image computes the same instants) or the host's zone files.
+    tz_database: Literal["bundled", "system"] = "bundled"
     # What a notification may show (contract section 10): full, subject or minimal.
     content_privacy: Literal["full", "subject", "minimal"] = "full"
     log_level: str = "INFO"
@@ -124,7 +129,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http:// or https:// URL in plain ASCII")
         return value.rstrip("/")
 
-    @field_validator("secret_key", mode="after")
+    @field_validator("secret_key", "admin_password", mode="after")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
