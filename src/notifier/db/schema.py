@@ -211,6 +211,18 @@ reminders_sent = Table(
     ),
     Index("ix_reminders_sent_pending_lease", "lease_until", **_partial("status = 'pending'")),
     Index("ix_reminders_sent_created_at", "created_at"),
+    # The console's deliveries search (migration 0007): each filter, newest first.
+    Index("ix_reminders_sent_user_id_created_at", "user_id", "created_at", "id"),
+    Index("ix_reminders_sent_entity_id_created_at", "entity_id", "created_at", "id"),
+    Index("ix_reminders_sent_kind_created_at", "kind", "created_at", "id"),
+    Index("ix_reminders_sent_channel_created_at", "channel", "created_at", "id"),
+    Index(
+        "ix_reminders_sent_status_created_at",
+        "status",
+        "created_at",
+        "id",
+        **_partial("status <> 'sent'"),
+    ),
 )
 
 # Section 9: whether a kind goes to a user on a channel (absent: DEFAULT_CHANNELS decides).
