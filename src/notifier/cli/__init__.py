@@ -11,11 +11,22 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
-from notifier.cli import check, dev, migrate, preview, run, upcoming, web, worker
+from notifier.cli import check, dev, migrate, preview, resend, run, upcoming, web, worker
 from notifier.config import Settings
 from notifier.logs import configure_logging
+from notifier.timemath.tz_database import use_tz_database
 
-COMMANDS: tuple[ModuleType, ...] = (migrate, worker, web, run, dev, check, preview, upcoming)
+COMMANDS: tuple[ModuleType, ...] = (
+    migrate,
+    worker,
+    web,
+    run,
+    resend,
+    dev,
+    check,
+    preview,
+    upcoming,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,5 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings()
     configure_logging(settings.log_level)
+    use_tz_database(settings.tz_database)  # before any zone is read: one database everywhere
     code: int = args.handle(args, settings)
     return code

@@ -6,12 +6,13 @@ never prints a URL from the environment (it may carry a password), only which va
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from notifier.dev.seed import WORKSPACE_NAME, WORKSPACE_ZONE, Demo, ExpectedDelivery, Person
 from notifier.dev.standins import DEV_QUEUE_NAME, Standins
 from notifier.rules.kinds import CHANNELS
+from notifier.timemath.tz_database import TzDatabase, current_tz_database
 from notifier.timemath.zones import get_zone
 
 TABLE_WORDS = (
@@ -47,6 +48,8 @@ class BannerFacts:
     expected: list[ExpectedDelivery]
     webhooks: WebhookFacts | None = None
     unsubscribe_url: str | None = None  # where this run's unsubscribe pages are
+    # Read when the facts are gathered, after the command chose the database (TZ_DATABASE).
+    tz_database: TzDatabase = field(default_factory=current_tz_database)
 
 
 def _offset(zone_name: str, at: datetime) -> str:
@@ -72,6 +75,7 @@ def _where(facts: BannerFacts) -> list[str]:
         f"  database  {database}",
         f"  redis     {redis}",
         f"  jobs      {', '.join(facts.jobs)}: once now, then on their dev schedules",
+        f"  zones     {facts.tz_database.describe()}   (TZ_DATABASE)",
     ]
 
 

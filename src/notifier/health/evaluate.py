@@ -71,8 +71,10 @@ def health_body(
     now: datetime,
     worker_started: datetime,
     mode: str = "production",
+    tz_database: dict[str, str] | None = None,
 ) -> tuple[bool, dict[str, object]]:
-    """``(healthy, body)``; the body is the same shape either way."""
+    """``(healthy, body)``; the body is the same shape either way. ``tz_database`` (source and
+    release of the zones this process reads) is reported, never judged."""
     entries = {job.name: job_entry(job, now, worker_started) for job in jobs}
     healthy = redis_ok and database_ok and not any(e["stale"] for e in entries.values())
     body: dict[str, object] = {
@@ -82,6 +84,7 @@ def health_body(
         "database": "ok" if database_ok else "unreachable",
         "queue_depth": queue_depth,
         "jobs": entries,
+        "tz_database": tz_database,
         "checked_at": now.isoformat(),
     }
     return healthy, body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiohttp import web
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.health.evaluate import health_body
 from notifier.health.probe import cron_interval, database_ok, job_facts, redis_depth
 from notifier.observability.metrics import Metrics
+from notifier.timemath.tz_database import TzDatabase, current_tz_database
 
 
 @dataclass
@@ -28,6 +29,8 @@ class HealthContext:
     clock: Callable[[], datetime]
     started: datetime
     mode: str = "production"
+    # Read when the context is built, after the command chose the database (TZ_DATABASE).
+    tz_database: TzDatabase = field(default_factory=current_tz_database)
 
 
 CONTEXT = web.AppKey("context", HealthContext)
@@ -47,6 +50,7 @@ async def _health(request: web.Request) -> web.Response:
         now=now,
         worker_started=ctx.started,
         mode=ctx.mode,
+        tz_database=ctx.tz_database.as_json(),
     )
     return web.Response(
         status=200 if healthy else 503, text=json.dumps(body), content_type="application/json"

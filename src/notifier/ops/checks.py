@@ -30,6 +30,7 @@ from notifier.db.migrate import alembic_config
 from notifier.delivery.smtp import SmtpPool
 from notifier.rules.kinds import JOB_NAMES, KINDS
 from notifier.timemath.cron import longest_gap, parse_cron
+from notifier.timemath.tz_database import current_tz_database
 
 CHECK_TIMEOUT_SECONDS = 10.0
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -179,6 +180,12 @@ def check_configuration(settings: Settings, now: datetime) -> CheckResult:
     return CheckResult("configuration", OK, summary)
 
 
+def check_tz_database() -> CheckResult:
+    """Which tz database this process computes local times with (TZ_DATABASE), and its release:
+    workers that disagree on it disagree on instants."""
+    return CheckResult("tz_database", OK, current_tz_database().describe())
+
+
 def database_location(settings: Settings) -> str:
     url = make_url(settings.async_database_url())
     if url.drivername.startswith("sqlite"):
@@ -292,7 +299,7 @@ async def run_probe(name: str, probe: Probe, where: str, settings: Settings) -> 
 
 async def run_checks(settings: Settings, now: datetime) -> list[CheckResult]:
     """Every check, in a fixed order."""
-    results = [check_configuration(settings, now)]
+    results = [check_configuration(settings, now), check_tz_database()]
     for name, probe, where in PROBES:
         results.append(
             await run_probe(name, probe, scrub(where(settings), secrets_of(settings)), settings)
