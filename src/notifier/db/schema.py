@@ -206,8 +206,17 @@ reminders_sent = Table(
     Column("last_error", Text, nullable=True),
     Column("lease_until", UtcDateTime, nullable=True),
     Column("channel", Text, nullable=False, server_default="email"),
+    # The end of the quiet period that holds this pending slot (contract section 10; migration
+    # 0008): its new due instant, and what finds it again once its own window has passed.
+    Column("held_until", UtcDateTime, nullable=True),
     UniqueConstraint(
         "kind", "entity_id", "user_id", "slot", "channel", name="uq_reminders_sent_slot_channel"
+    ),
+    Index(
+        "ix_reminders_sent_held",
+        "kind",
+        "held_until",
+        **_partial("status = 'pending' AND held_until IS NOT NULL"),
     ),
     Index("ix_reminders_sent_pending_lease", "lease_until", **_partial("status = 'pending'")),
     Index("ix_reminders_sent_created_at", "created_at"),

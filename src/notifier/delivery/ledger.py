@@ -18,7 +18,7 @@ from sqlalchemy import and_, bindparam, or_, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.db.schema import reminders_sent as rs
-from notifier.db.upsert import insert_ignoring_conflicts
+from notifier.db.upsert import insert_ignoring_conflicts, upsert
 
 _KEY_COLUMNS = ("kind", "entity_id", "user_id", "slot", "channel")
 _KEY = (rs.c.kind, rs.c.entity_id, rs.c.user_id, rs.c.slot, rs.c.channel)
@@ -49,11 +49,13 @@ class SlotKey:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A final state to record for a slot that is not being sent."""
+    """A state to record for a slot that is not being sent now: final (``skipped``,
+    ``failed``), or ``pending`` and held until ``held_until`` (quiet hours)."""
 
     key: SlotKey
     status: str
     reason: str | None = None
+    held_until: datetime | None = None
 
 
 def _row(key: SlotKey, status: str, now: datetime, **extra: object) -> dict[str, object]:
@@ -123,13 +125,57 @@ async def _take_over_expired(
 
 
 async def record(conn: AsyncConnection, outcomes: Iterable[Outcome], now: datetime) -> int:
-    """Writes final ``skipped``/``failed`` rows for slots never claimed; keeps existing rows."""
-    rows = [_row(o.key, o.status, now, last_error=o.reason) for o in outcomes]
-    if not rows:
-        return 0
-    stmt = insert_ignoring_conflicts(conn.dialect.name, rs, _KEY_COLUMNS)
+    """Writes final ``skipped``/``failed`` rows for slots never claimed, keeping existing
+    rows but ended holds, and the holds (``hold``)."""
+    final: list[Outcome] = []
+    held: list[Outcome] = []
+    for o in outcomes:
+        (held if o.held_until is not None else final).append(o)
+    rows = [_row(o.key, o.status, now, last_error=o.reason) for o in final]
+    if rows:
+        # A held slot whose hold has ended may end otherwise (its user switched it off, a
+        # smaller offset goes instead): that replaces the hold. Every other row stays.
+        ended_hold = and_(
+            rs.c.status == "pending",
+            rs.c.held_until.is_not(None),
+            or_(rs.c.lease_until.is_(None), rs.c.lease_until <= now),
+        )
+        columns = ("status", "last_error")
+        await conn.execute(upsert(conn.dialect.name, rs, _KEY_COLUMNS, columns, ended_hold), rows)
+    await hold(conn, held, now)
+    return len(rows) + len(held)
+
+
+async def hold(conn: AsyncConnection, holds: Sequence[Outcome], now: datetime) -> None:
+    """Each held slot's row: ``pending``, its lease and ``held_until`` at the hold's end.
+
+    The lease keeps every tick from selecting it again before then; ``held_until`` is how a
+    tick whose window holds the end finds it once the slot's own window has passed. A row
+    already there is moved to the new end only while nobody else owns it (no live claim, or
+    an earlier hold): a final row stays final, a send in flight keeps its lease.
+    """
+    if not holds:
+        return
+    rows = [
+        _row(
+            o.key,
+            "pending",
+            now,
+            last_error=o.reason,
+            lease_until=o.held_until,
+            held_until=o.held_until,
+        )
+        for o in sorted({o.key: o for o in holds}.values(), key=lambda o: _order(o.key))
+    ]
+    free = or_(rs.c.lease_until.is_(None), rs.c.lease_until <= now, rs.c.held_until.is_not(None))
+    stmt = upsert(
+        conn.dialect.name,
+        rs,
+        _KEY_COLUMNS,
+        ("lease_until", "held_until", "last_error"),
+        where=and_(rs.c.status == "pending", free),
+    )
     await conn.execute(stmt, rows)
-    return len(rows)
 
 
 def _match(key: SlotKey) -> object:

@@ -6,15 +6,17 @@ subtraction is right whatever the wall clock does in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from notifier.rules.quiet_hours import due_in
 from notifier.timemath.windows import Window
 
 ALLOWED_OFFSETS: frozenset[int] = frozenset({15, 30, 60, 120, 1440})
 DEFAULT_OFFSETS: tuple[int, ...] = (60,)
 MAX_OFFSET = max(ALLOWED_OFFSETS)
+NOTHING_HELD: Mapping[datetime, datetime] = {}
 
 
 class BadOffsetsError(ValueError):
@@ -23,11 +25,13 @@ class BadOffsetsError(ValueError):
 
 @dataclass(frozen=True)
 class DueOffset:
-    """One reminder slot of an appointment: send it, or record it skipped."""
+    """One reminder slot of an appointment: send it, or record it skipped. ``due`` is the
+    instant it counts as due: the slot, or the end of the quiet period that held it."""
 
     minutes: int
     slot: datetime
     send: bool
+    due: datetime
 
 
 def parse_offsets(raw: object) -> tuple[int, ...]:
@@ -45,16 +49,23 @@ def parse_offsets(raw: object) -> tuple[int, ...]:
 
 
 def due_offsets(
-    starts_at: datetime, offsets: Iterable[int], window: Window, now: datetime
+    starts_at: datetime,
+    offsets: Iterable[int],
+    window: Window,
+    now: datetime,
+    held: Mapping[datetime, datetime] = NOTHING_HELD,
 ) -> list[DueOffset]:
-    """Slots due in ``window``; when several are, only the smallest offset is sent."""
+    """Slots due in ``window``, their own or their hold's end (``held``: slot -> end); when
+    several are, only the smallest offset is sent."""
     if starts_at <= now:
         return []
-    due = sorted(m for m in offsets if starts_at - timedelta(minutes=m) in window)
-    return [
-        DueOffset(minutes=m, slot=starts_at - timedelta(minutes=m), send=(i == 0))
-        for i, m in enumerate(due)
-    ]
+    due: list[DueOffset] = []
+    for m in sorted(offsets):
+        slot = starts_at - timedelta(minutes=m)
+        at = due_in(window, slot, held.get(slot))
+        if at is not None:
+            due.append(DueOffset(minutes=m, slot=slot, send=not due, due=at))
+    return due
 
 
 def event_windows(window: Window) -> list[Window]:

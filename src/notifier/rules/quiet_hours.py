@@ -6,9 +6,8 @@ resolved as every local time is (``timemath.zones.local_to_utc``): a time in a s
 gap moves forward by the gap, a time that happens twice counts at its first occurrence. A
 local date the zone skipped (Pacific/Apia, 2011-12-30) starts no period.
 
-Only the rule lives here. Holding a notification with it (the recipient policy's ``Hold``)
-also needs every windowed kind's selection to find held slots again when the period ends, or
-they would be dropped; until that lands, nothing calls this.
+Only the rule lives here; the recipient policy (``rules.recipient.decide``) holds with it,
+and the ledger keeps each hold (``reminders_sent.held_until``) so the period's end finds it.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from notifier.timemath.windows import Window
 from notifier.timemath.zones import local_date, local_to_utc
 
 ONE_DAY = timedelta(days=1)
@@ -84,3 +84,12 @@ def _first_existing(day: date, at: time, zone: tzinfo) -> datetime:
         if found is not None:
             return found
     raise ValueError(f"no local date from {day} on exists in {zone}")  # tzdata has none
+
+
+def due_in(window: Window, slot_due: datetime, held_until: datetime | None) -> datetime | None:
+    """The instant a slot counts as due in a tick owning ``window``, or None if it is not due
+    there: the end of the hold it is under when that lies in the window (the period's end is
+    its due instant, contract section 10), else its own due instant when that does."""
+    if held_until is not None and held_until in window:
+        return held_until
+    return slot_due if slot_due in window else None

@@ -9,7 +9,7 @@ lands mid-tick still takes effect.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from notifier.db.id_lists import among
 from notifier.db.schema import appointments, clients, notification_settings, users, workspaces
 from notifier.delivery.ledger import SlotKey
 from notifier.rules.appointment_reminders import (
+    NOTHING_HELD,
     BadOffsetsError,
     due_offsets,
     event_windows,
@@ -32,9 +33,15 @@ from notifier.rules.appointment_reminders import (
 )
 from notifier.rules.kinds import BY_NAME, EMAIL
 from notifier.services.batches import BatchedJob, TickInstant
-from notifier.services.channel_choice import Addressees, load_preferences, new_plan
+from notifier.services.channel_choice import (
+    Addressees,
+    load_preferences,
+    new_plan,
+    quiet_columns,
+)
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
+from notifier.services.held_slots import held_entity_ids, held_slots, merged
 from notifier.services.plan import Addressee, Plan, plan_each
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import effective_zone_name, get_zone
@@ -52,8 +59,10 @@ async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
 
     One read, so autocommit: no BEGIN and ROLLBACK round trips around it.
     """
+    window = _window(services, now)
     async with autocommit(services.engine) as conn:
-        return await candidate_ids(conn, _window(services, now), now)
+        due = await candidate_ids(conn, window, now)
+        return merged(due, await held_entity_ids(conn, KIND.name, window))
 
 
 async def process_batch(
@@ -109,6 +118,7 @@ def row_query(ids: Sequence[uuid.UUID], dialect_name: str) -> Any:
             s.webhook_url,
             func.coalesce(s.email_enabled, True).label("email_enabled"),
             func.coalesce(s.appointment_reminders_enabled, True).label("kind_enabled"),
+            *quiet_columns(),
         )
         .join(users, u.id == a.user_id)
         .outerjoin(workspaces, workspaces.c.id == u.workspace_id)
@@ -132,6 +142,7 @@ async def _process(
         query = _fresh_rows_query(ids, now, conn.dialect.name)
         rows = (await conn.execute(query)).mappings().all()
         preferences = await load_preferences(conn, KIND.name, (row["user_id"] for row in rows))
+        held = await held_slots(conn, KIND.name, ids, window)
     recipients = Addressees(services, KIND.name, preferences)
     plan = new_plan(services)
     catch_up = timedelta(minutes=services.settings.catch_up_minutes)
@@ -139,7 +150,10 @@ async def _process(
 
     def plan_one(row: Any) -> None:
         who = recipients.of(row, row["user_id"])
-        plan_row(row, plan, who, window=window, now=now, catch_up=catch_up, base_url=base_url)
+        mine = held.get(row["id"], NOTHING_HELD)
+        plan_row(
+            row, plan, who, window=window, now=now, catch_up=catch_up, base_url=base_url, held=mine
+        )
 
     plan_each(rows, plan_one, lambda row: row["id"])
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)
@@ -154,25 +168,26 @@ def plan_row(
     now: datetime,
     catch_up: timedelta,
     base_url: str,
+    held: Mapping[datetime, datetime] = NOTHING_HELD,
 ) -> None:
     """Turns one fresh row into deliveries and recorded outcomes, per channel; bad data costs
-    its row only."""
+    its row only. ``held`` are its slots held for quiet hours, with their holds' ends."""
     try:
         offsets = parse_offsets(row["minutes"])
     except BadOffsetsError as exc:
         for channel in who.channels:
             plan.fail(_key(row, row["starts_at"], channel), str(exc))
         return
-    for due in due_offsets(row["starts_at"], offsets, window, now):
+    for due in due_offsets(row["starts_at"], offsets, window, now, held):
         if not due.send:
             for channel in who.channels:
                 plan.skip(_key(row, due.slot, channel), "a smaller offset was due in the same tick")
             continue
 
-        def make(key: SlotKey, address: str | None) -> Delivery:
-            return _delivery(row, key, address, now=now, catch_up=catch_up, base=base_url)
+        def make(key: SlotKey, address: str | None, due: datetime = due.due) -> Delivery:
+            return _delivery(row, key, address, due, now=now, catch_up=catch_up, base=base_url)
 
-        plan.offer(_key(row, due.slot), who, KIND, now, make)
+        plan.offer(_key(row, due.slot), who, KIND, now, make, deadline=row["starts_at"])
 
 
 def _key(row: Any, slot: datetime, channel: str = EMAIL) -> SlotKey:
@@ -180,15 +195,24 @@ def _key(row: Any, slot: datetime, channel: str = EMAIL) -> SlotKey:
 
 
 def _delivery(
-    row: Any, key: SlotKey, address: str | None, *, now: datetime, catch_up: timedelta, base: str
+    row: Any,
+    key: SlotKey,
+    address: str | None,
+    due: datetime,
+    *,
+    now: datetime,
+    catch_up: timedelta,
+    base: str,
 ) -> Delivery:
+    """The reminder on one channel; its catch-up window runs from ``due`` (the slot, or the
+    end of the quiet period that held it) and never past the appointment's start."""
     zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
     return Delivery(
         key=key,
         address=address,
         context=reminder_context(appointment_facts(row), zone, now, base),
-        expires_at=min(key.slot + catch_up, row["starts_at"]),
-        due_at=key.slot,
+        expires_at=min(due + catch_up, row["starts_at"]),
+        due_at=due,
         workspace_id=row["recipient_workspace_id"],
     )
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.app import Services
 from notifier.channels.addresses import Addresses
 from notifier.channels.registry import webhook_setup
-from notifier.db.schema import notification_preferences
+from notifier.db.schema import notification_preferences, notification_settings
 from notifier.rules.channels import Preferences, channels_for
 from notifier.rules.recipient import RecipientState
 from notifier.services.plan import Addressee, Plan
@@ -40,6 +40,12 @@ async def load_preferences(
     for user_id, channel, enabled in (await conn.execute(stmt)).all():
         found[user_id][(kind, channel)] = bool(enabled)
     return found
+
+
+def quiet_columns() -> list[Any]:
+    """The user's quiet hours, as the recipient policy reads them (``RecipientState``)."""
+    s = notification_settings.c
+    return [s.quiet_hours_start.label("quiet_start"), s.quiet_hours_end.label("quiet_end")]
 
 
 def new_plan(services: Services) -> Plan:

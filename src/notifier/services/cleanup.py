@@ -130,7 +130,14 @@ def past_last_chance(limits: Limits) -> ColumnElement[bool]:
         anchor = rs.created_at if h.anchor == FIRST_CLAIM else rs.slot
         return anchor < limits.now - h.last_chance - limits.margin
 
-    return and_(rs.status == "pending", _lease_free(limits.now), _per_kind(limits, condition))
+    # A slot held for quiet hours is due again at its hold's end (contract section 10): its
+    # last chance is that end's catch-up window, whatever its slot.
+    held_over = or_(
+        rs.held_until.is_(None), rs.held_until < limits.now - limits.catch_up - limits.margin
+    )
+    return and_(
+        rs.status == "pending", _lease_free(limits.now), held_over, _per_kind(limits, condition)
+    )
 
 
 async def expire_pending(services: Services, limits: Limits) -> int:

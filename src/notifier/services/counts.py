@@ -8,14 +8,15 @@ from dataclasses import asdict, dataclass, fields
 @dataclass
 class TickCounts:
     """``selected`` slots considered; each ends ``sent``, ``skipped``, ``failed``,
-    ``deferred`` (a transient failure released for a later tick) or ``already_done``
-    (another tick or process owns it)."""
+    ``deferred`` (a transient failure released for a later tick), ``held`` (quiet hours:
+    pending until the period's end) or ``already_done`` (another tick or process owns it)."""
 
     selected: int = 0
     sent: int = 0
     skipped: int = 0
     failed: int = 0
     deferred: int = 0
+    held: int = 0
     already_done: int = 0
 
     def __iadd__(self, other: TickCounts) -> TickCounts:

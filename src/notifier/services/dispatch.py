@@ -296,7 +296,9 @@ def _count_outcomes(services: Services, counts: TickCounts, outcomes: Sequence[O
         services.metrics.notifications.labels(outcome.key.kind, outcome.status).inc()
         if missed_window(outcome.reason):
             services.metrics.missed_window.labels(outcome.key.kind).inc()
-        if outcome.status == "failed":
+        if outcome.held_until is not None:
+            counts.held += 1
+        elif outcome.status == "failed":
             counts.failed += 1
             log.warning(
                 "slot_failed",

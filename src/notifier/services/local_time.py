@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from functools import cache, partial
 from typing import Any
@@ -79,11 +79,18 @@ from notifier.rules.local_time_slots import (
     selection_plan,
     slot_instant,
 )
+from notifier.rules.quiet_hours import due_in
 from notifier.rules.recipient import refusal_of
 from notifier.services.batches import BatchedJob, TickInstant
-from notifier.services.channel_choice import addressee, load_preferences, new_plan
+from notifier.services.channel_choice import (
+    addressee,
+    load_preferences,
+    new_plan,
+    quiet_columns,
+)
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
+from notifier.services.held_slots import held_entity_ids, held_slots, merged
 from notifier.services.plan import Addressee, Plan, plan_each
 from notifier.services.row_errors import row_error
 from notifier.timemath.windows import Window, catch_up_window
@@ -111,6 +118,7 @@ class TickContext:
     window: Window
     catch_up: timedelta
     base_url: str
+    now: datetime | None = None  # when the batch sends (quiet hours hold by it); None: due
 
     def offer(self, plan: Plan, item: DueUser, kind: Kind, context: Mapping[str, object]) -> None:
         """The item on each of its channels; a send that the next tick takes over once the
@@ -121,7 +129,7 @@ class TickContext:
             due = item.slot.due
             return Delivery(key, address, context, expires_at, None, due, item.workspace_id)
 
-        plan.offer(item.key, item.who, kind, item.slot.due, make)
+        plan.offer(item.key, item.who, kind, self.now or item.slot.due, make)
 
     def offer_summaries(
         self,
@@ -227,7 +235,8 @@ async def due_ids(services: Services, now: datetime, kind: LocalTimeKind) -> lis
     """
     async with autocommit(services.engine) as conn:
         window = tick_context(services, now).window
-        return await candidate_ids(conn, kind, window, services.zones)
+        due = await candidate_ids(conn, kind, window, services.zones)
+        return merged(due, await held_entity_ids(conn, kind.kind, window))
 
 
 async def process_batch(
@@ -235,8 +244,9 @@ async def process_batch(
 ) -> TickCounts:
     """The sending half, over the tick's window (a batch run late still owns its slots); its
     retry budgets count the time since the tick began."""
-    ctx = tick_context(services, tick.instant)
-    return await _process(services, kind, ids, ctx, tick.current(services.clock))
+    now = tick.current(services.clock)
+    ctx = replace(tick_context(services, tick.instant), now=now)
+    return await _process(services, kind, ids, ctx, now)
 
 
 async def candidate_ids(
@@ -472,6 +482,7 @@ def _fresh_rows_query(
             n.webhook_url,
             func.coalesce(n.email_enabled, True).label("email_enabled"),
             func.coalesce(kind.settings_enabled, False).label("kind_enabled"),
+            *quiet_columns(),
         )
         .select_from(users)
         .outerjoin(workspaces, w.id == u.workspace_id)
@@ -494,11 +505,13 @@ async def _process(
             (await conn.execute(_fresh_rows_query(kind, ids, conn.dialect.name))).mappings().all()
         )
         preferences = await load_preferences(conn, kind.kind, ids)
+        held = await held_slots(conn, kind.kind, ids, ctx.window)
         due: list[DueUser] = []
 
         def plan_one(row: Mapping[str, Any]) -> None:
             who = addressee(services, row, kind.kind, preferences, row["id"])
-            due.extend(resolve_row(row, kind, ctx.window, plan, who))
+            mine = held.get(row["id"], {})
+            due.extend(resolve_row(row, kind, ctx.window, plan, who, held=mine))
 
         plan_each(rows, plan_one, lambda row: row["id"])
         await kind.prepare(conn, due, ctx, plan)
@@ -506,9 +519,16 @@ async def _process(
 
 
 def resolve_row(
-    row: Mapping[str, Any], kind: LocalTimeKind, window: Window, plan: Plan, who: Addressee
+    row: Mapping[str, Any],
+    kind: LocalTimeKind,
+    window: Window,
+    plan: Plan,
+    who: Addressee,
+    *,
+    held: Mapping[datetime, datetime] | None = None,
 ) -> list[DueUser]:
-    """The slots of one fresh row that are due. An unknown zone is timed as UTC, so its
+    """The slots of one fresh row that are due, by its own time or (``held``: slot -> end)
+    at the end of the quiet period that held it. An unknown zone is timed as UTC, so its
     failure is recorded once per date (per channel), like a send would be; a recipient the
     policy refuses is recorded skipped there rather than failed."""
     zone_name = effective_zone_name(row["user_zone"], row["workspace_zone"])
@@ -521,7 +541,7 @@ def resolve_row(
         days, bad_days = kind.days_of(*_days(kind, row)), None
     except BadWeekdaysError as exc:
         days, bad_days = EVERY_DAY, str(exc)
-    for slot in due_slots(zone or UTC, row["at"], days, window):
+    for slot in with_held(due_slots(zone or UTC, row["at"], days, window), held or {}, window):
         key = _key(kind.kind, row, slot)
         if bad_days is not None:
             _refuse(plan, key, who, kind, bad_days)
@@ -531,6 +551,21 @@ def resolve_row(
             continue
         due.append(DueUser(key, slot, zone, who, row["user_name"], row["workspace_id"]))
     return due
+
+
+def with_held(
+    due: Sequence[DueSlot], held: Mapping[datetime, datetime], window: Window
+) -> list[DueSlot]:
+    """``due`` and the held slots whose hold ends in ``window``, each local date once, due at
+    its hold's end when held (contract section 10: the period's end is its due instant)."""
+    if not held:
+        return list(due)
+    by_day = {slot.day: slot for slot in due}
+    for slot, until in held.items():
+        at = due_in(window, slot, until)
+        if at is not None:
+            by_day[slot.date()] = DueSlot(slot.date(), at)
+    return sorted(by_day.values())
 
 
 def _days(kind: LocalTimeKind, row: Mapping[str, Any]) -> list[Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -65,33 +65,52 @@ class Plan:
             self.fail(key.on(channel), reason)
 
     def decline(self, key: SlotKey, decision: Skip | Hold) -> None:
-        """The recipient policy said no: ``skipped`` with its reason, or held, which records
-        nothing (the slot stays due, and a tick at the hold's end sends it)."""
+        """The recipient policy said no: ``skipped`` with its reason, or held: ``pending``
+        until the hold's end, when a tick finds it in the ledger and sends it."""
         if isinstance(decision, Skip):
             self.skip(key, decision.reason)
+            return
+        reason = f"held for quiet hours until {decision.until.isoformat()}"
+        self.outcomes.append(Outcome(key, "pending", reason, decision.until))
 
     def offer(
-        self, key: SlotKey, who: Addressee, kind: Kind, at: datetime, make: MakeDelivery
+        self,
+        key: SlotKey,
+        who: Addressee,
+        kind: Kind,
+        at: datetime,
+        make: MakeDelivery,
+        *,
+        deadline: datetime | None = None,
     ) -> None:
-        """The slot on each of the recipient's channels: a delivery, or an outcome saying why
-        not (the recipient policy's skip, no address for the channel, a bad address), each
-        channel on its own."""
-        for channel in who.channels:
+        """The slot on each of the recipient's channels, sent at ``at``: a delivery, or an
+        outcome saying why not (the recipient policy's skip or hold, no address for the
+        channel, a bad address), each channel on its own.
+
+        While one channel is held, the others' deliveries leave the host's state alone (no
+        ``after_sent``: ``task_reminders.sent``, a task's ``overdue``), so the task kinds'
+        scans still see the slot when the held channel falls due.
+        """
+        decisions = [(c, decide(who.state, kind, c, at, deadline)) for c in who.channels]
+        held = any(isinstance(decision, Hold) for _, decision in decisions)
+        for channel, decision in decisions:
             channel_key = key.on(channel)
-            decision = decide(who.state, kind, channel, at)
             if not isinstance(decision, Send):
                 self.decline(channel_key, decision)
                 continue
             with self.row(channel_key):
-                self._deliver(channel_key, who.addresses, make)
+                self._deliver(channel_key, who.addresses, make, held)
 
-    def _deliver(self, key: SlotKey, addresses: Addresses, make: MakeDelivery) -> None:
+    def _deliver(self, key: SlotKey, addresses: Addresses, make: MakeDelivery, held: bool) -> None:
         try:
             address = addresses.for_channel(key.channel, self.webhooks)
         except NoAddressError as exc:
             self.skip(key, str(exc))
             return
-        self.deliveries.append(make(key, address))
+        delivery = make(key, address)
+        if held and delivery.after_sent is not None:
+            delivery = replace(delivery, after_sent=None)
+        self.deliveries.append(delivery)
 
     @contextmanager
     def row(self, key: SlotKey) -> Iterator[None]:

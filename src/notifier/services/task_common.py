@@ -28,7 +28,7 @@ from notifier.db.schema import notification_settings, tasks, users, workspaces
 from notifier.delivery.ledger import SlotKey
 from notifier.rules.kinds import Kind
 from notifier.services.batches import BatchedJob, TickInstant
-from notifier.services.channel_choice import ByUser, load_preferences
+from notifier.services.channel_choice import ByUser, load_preferences, quiet_columns
 from notifier.services.counts import TickCounts
 from notifier.services.plan import Addressee, Plan
 from notifier.timemath.zones import check_in_calendar, effective_zone_name, get_zone
@@ -68,6 +68,7 @@ def recipient_columns() -> list[Any]:
         s.webhook_url,
         func.coalesce(s.email_enabled, True).label("email_enabled"),
         func.coalesce(s.task_reminders_enabled, True).label("kind_enabled"),
+        *quiet_columns(),
     ]
 
 
@@ -105,6 +106,7 @@ def plan_row(
     after_sent: AfterSent | None = None,
     due_at: datetime | None = None,
     slot_column: str = "due_date",
+    deadline: datetime | None = None,
 ) -> None:
     """One fresh row becomes a delivery per channel, or recorded outcomes; bad data costs
     that (slot, channel) only."""
@@ -116,7 +118,7 @@ def plan_row(
         workspace = row["recipient_workspace_id"]
         return Delivery(channel_key, address, context, expires_at, after_sent, due_at, workspace)
 
-    plan.offer(key, who, kind, now, make)
+    plan.offer(key, who, kind, now, make, deadline=deadline)
 
 
 async def fetch_ids(services: Services, stmt: Select[Any]) -> list[uuid.UUID]:

@@ -84,7 +84,19 @@ async def process(services: Services, ids: Sequence[uuid.UUID], tick: TickInstan
         who = recipients.of(row, row["user_id"])
         expires_at = min(row["due_date"], now + catch_up)
         base_url = services.settings.app_base_url
-        plan_row(plan, row, KIND, key, who, now=now, base_url=base_url, expires_at=expires_at)
+        # A quiet period that would hold the notice to or past the due date lets it go now.
+        deadline = row["due_date"]
+        plan_row(
+            plan,
+            row,
+            KIND,
+            key,
+            who,
+            now=now,
+            base_url=base_url,
+            expires_at=expires_at,
+            deadline=deadline,
+        )
 
     plan_each(rows, plan_one, lambda row: row["task_id"])
     return await dispatch(services, plan.deliveries, plan.outcomes, now=now)

@@ -1,0 +1,62 @@
+"""Slots held for quiet hours whose hold ends in a tick's window, read back from the ledger.
+
+A held slot (contract section 10) is its ``pending`` row with ``held_until`` at the end of the
+quiet period (``delivery.ledger.hold``). The windowed kinds (appointment reminders, the
+local-time kinds) select what falls due in ``(now - catch_up, now]`` by their own rules, which
+no longer see a slot whose due instant left the window during the hold: these two reads add
+the held ones, the first to the tick's selection, the second to each batch's rows, where the
+hold's end is the slot's due instant. Both probe the partial index of migration 0008, which
+holds only held rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.db.id_lists import among
+from notifier.db.schema import reminders_sent
+from notifier.timemath.windows import Window
+
+# entity -> slot -> the hold's end
+HeldSlots = Mapping[uuid.UUID, Mapping[datetime, datetime]]
+
+
+def _ending_in(kind: str, window: Window) -> ColumnElement[bool]:
+    r = reminders_sent.c
+    return and_(
+        r.kind == kind,
+        r.status == "pending",
+        r.held_until > window.start,
+        r.held_until <= window.end,
+    )
+
+
+async def held_entity_ids(conn: AsyncConnection, kind: str, window: Window) -> list[uuid.UUID]:
+    """Entities of ``kind`` with a slot whose hold ends in ``window``."""
+    stmt = select(reminders_sent.c.entity_id).distinct().where(_ending_in(kind, window))
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def held_slots(
+    conn: AsyncConnection, kind: str, ids: Sequence[uuid.UUID], window: Window
+) -> HeldSlots:
+    """For the batch's entities, each slot whose hold ends in ``window`` (any channel)."""
+    r = reminders_sent.c
+    stmt = select(r.entity_id, r.slot, r.held_until).where(
+        _ending_in(kind, window), among(r.entity_id, ids, conn.dialect.name)
+    )
+    found: dict[uuid.UUID, dict[datetime, datetime]] = defaultdict(dict)
+    for entity_id, slot, until in (await conn.execute(stmt)).all():
+        found[entity_id][slot] = max(until, found[entity_id].get(slot, until))
+    return found
+
+
+def merged(first: Sequence[uuid.UUID], second: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Both selections, each id once, in the first's order then the second's."""
+    return list(dict.fromkeys([*first, *second]))
