@@ -9,6 +9,7 @@ from aiohttp import web
 
 from notifier.config import Settings
 from notifier.db.engine import make_engine
+from notifier.web.admin.console import build_console
 from notifier.web.unsubscribe import UnsubscribeContext, add_routes
 
 # A one-click POST is a short form; nothing here takes more.
@@ -22,6 +23,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime]) -> web.Applicat
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     settings_url = f"{settings.app_base_url.rstrip('/')}/settings/notifications"
     add_routes(app, UnsubscribeContext(engine, secret, settings_url, clock))
+    _mount_console(app, settings, clock)
 
     async def dispose(_: web.Application) -> AsyncIterator[None]:
         yield
@@ -29,3 +31,17 @@ def build_app(settings: Settings, clock: Callable[[], datetime]) -> web.Applicat
 
     app.cleanup_ctx.append(dispose)
     return app
+
+
+def _mount_console(app: web.Application, settings: Settings, clock: Callable[[], datetime]) -> None:
+    """The operator console under ``/admin``, only while ``ADMIN_PASSWORD`` is set (without
+    it no ``/admin`` route exists: every such path answers 404)."""
+    console = build_console(settings, clock)
+    if console is None:
+        return
+
+    async def to_console(_: web.Request) -> web.StreamResponse:
+        raise web.HTTPSeeOther("/admin/")
+
+    app.router.add_get("/admin", to_console)
+    app.add_subapp("/admin", console)
