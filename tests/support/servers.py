@@ -81,11 +81,17 @@ class Server:
     ready: list[str] | None = None  # a command that exits 0 once the server accepts work
 
     def start(self) -> None:
+        """Starts and waits until ready; a start that fails or is interrupted stops the process
+        (it runs in a session of its own, so nothing else would)."""
         log = (self.workdir / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=log, start_new_session=True)
-        wait_for_port(self.port, proc=self.proc)
-        if self.ready:
-            _wait_for_command(self.ready)
+        try:
+            wait_for_port(self.port, proc=self.proc)
+            if self.ready:
+                _wait_for_command(self.ready)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -193,31 +199,47 @@ def start_redis(base: Path) -> Server:
 def local_servers(
     postgres_settings: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Server, Server]]:
-    """Both servers in a temporary folder, removed afterwards."""
+    """Both servers in a temporary folder, removed afterwards; whatever started is stopped
+    however the block ends, also when it ends while the second server is starting."""
     base = Path(tempfile.mkdtemp(prefix="notifier-servers-"))
     os.chmod(base, 0o755)
-    pg = start_postgres(base / "pg", postgres_settings)
-    redis = start_redis(base)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, base, ignore_errors=True)
+        pg = start_postgres(base / "pg", postgres_settings)
+        stack.callback(pg.close)
+        redis = start_redis(base)
+        stack.callback(redis.close)
         yield pg, redis
-    finally:
-        redis.close()
-        pg.close()
-        shutil.rmtree(base, ignore_errors=True)
+
+
+# Each ends ``main`` as Ctrl-C does. The servers run in sessions of their own (a Ctrl-C meant
+# for this helper must not reach them first), so no signal to this process ever reaches them:
+# only the cleanup below stops them. SIGKILL cannot be caught; it leaves them running.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    """The first stop signal unwinds ``main`` (and so stops the servers); later ones are
+    ignored, so that a second signal cannot cut the cleanup short."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def main() -> None:
-    """Starts both servers and an SMTP capture server, prints the environment, waits for Ctrl-C."""
+    """Starts both servers and an SMTP capture server, prints the environment, and runs until
+    Ctrl-C, SIGTERM or SIGHUP; any of them stops all three."""
     from tests.support.smtp import run_capture_server_forever
 
-    with local_servers() as (pg, redis):
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop_like_ctrl_c)
+    with contextlib.suppress(KeyboardInterrupt), local_servers() as (pg, redis):
         smtp_port = free_port()
         print(f"export DATABASE_URL={pg.url}")
         print(f"export REDIS_URL={redis.url}")
         print(f"export SMTP_HOST=127.0.0.1 SMTP_PORT={smtp_port}")
-        print("# Ctrl-C stops all three.", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            run_capture_server_forever(smtp_port, sys.stdout)
+        print("# Ctrl-C (or SIGTERM) stops all three.", flush=True)
+        run_capture_server_forever(smtp_port, sys.stdout)
 
 
 if __name__ == "__main__":
