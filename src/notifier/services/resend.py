@@ -135,7 +135,7 @@ async def resend(services: Services, key: SlotKey) -> ResendResult:
         if old is None:
             raise ResendError("slot", "no such slot: nothing was ever recorded for it", 404)
         if old["status"] == "pending":
-            raise ResendError("slot", "the slot is being sent right now (pending)", 409)
+            raise ResendError("slot", "the slot is pending (being sent, or held)", 409)
         local_due = await _local_due(conn, kind, key) if kind.reselect == LOCAL_DATE else None
     at = replay_instant(kind, key.slot, local_due)
     if at is None:
@@ -170,10 +170,18 @@ async def _answer(
             await restore(conn)
             outcome = ResendResult(False, NOTHING_PLANNED.format(entity=kind.entity), old)
         else:
-            sent = new["status"] == "sent"
-            outcome = ResendResult(sent, None if sent else new["last_error"], new)
+            outcome = ResendResult(new["status"] == "sent", why_not(new), new)
     _log(key, outcome)
     return outcome
+
+
+def why_not(row: Mapping[str, Any]) -> str | None:
+    """Why a replayed slot's row is not ``sent``: its recorded reason, or the hold (pure)."""
+    if row["status"] == "sent":
+        return None
+    if row.get("held_until") is not None:
+        return f"held by the recipient's quiet hours until {row['held_until'].isoformat()}"
+    return row["last_error"] or f"the slot is {row['status']}"
 
 
 def _log(key: SlotKey, outcome: ResendResult) -> None:
