@@ -242,3 +242,23 @@ async def test_upcoming_marks_dst_and_names_the_instants_the_worker_sends_at(
     assert str(appointment) in result.stdout
     again = json.loads((await notifier([*args, "--json"], service_env(settings))).stdout)
     assert again["items"] == []  # all recorded now
+
+
+async def test_preview_and_upcoming_say_when_quiet_hours_hold_an_email(
+    services: Services, settings: Settings
+) -> None:
+    """Contract section 10: the hold is the policy's decision, so both tools show it."""
+    local = LocalTimeData(services.engine)
+    quiet = {"quiet_hours_start": time(21, 0), "quiet_hours_end": time(7, 0)}
+    user = await local.digest_user("Europe/Paris", None, digest_time=time(22, 0), **quiet)
+    at = datetime(2026, 6, 9, 20, 0, tzinfo=UTC)  # 22:00 in Paris (CEST)
+    args = ["preview", "daily_digest", "--user", str(user), "--at", at.isoformat()]
+    result = await notifier(args, service_env(settings))
+    assert result.returncode == 0, result.stderr
+    held = "held for quiet hours until 2026-06-10 07:00 CEST: the email goes then"
+    assert f"X-Preview-Note: {held}" in result.stdout
+    args = ["upcoming", "--user", str(user), "--at", at.isoformat(), "--hours", "24"]
+    result = await notifier(args, service_env(settings))
+    assert result.returncode == 0, result.stderr
+    assert "held for quiet hours until 2026-06-10 07:00 CEST" in result.stdout
+    assert "2026-06-10 05:00" in result.stdout  # 07:00 CEST, the first digest tick after it

@@ -57,7 +57,7 @@ async def test_a_digest_due_in_the_night_goes_once_when_the_quiet_period_ends(
 ) -> None:
     """22:00 in New York on Tuesday 10 March 2026 (EDT) is 02:00 UTC; the period ends at
     07:00 local, 11:00 UTC, hours past the due instant's catch-up window."""
-    await people.digest_user(NY, digest_time=time(22, 0), **NIGHTS)
+    await people.digest_user(NY, None, digest_time=time(22, 0), **NIGHTS)
     due, end = utc(2026, 3, 11, 2, 0), utc(2026, 3, 11, 11, 0)
     first = await digest(services, due)
     assert (first.sent, first.held) == (0, 1)
@@ -78,7 +78,7 @@ async def test_a_late_catch_up_send_that_would_land_in_the_period_is_held_too(
     services: Services, people: People, mailbox: CaptureServer
 ) -> None:
     """Due 20:30 local, the worker back at 21:10 (inside the window, inside the period)."""
-    await people.digest_user(NY, digest_time=time(20, 30), **NIGHTS)
+    await people.digest_user(NY, None, digest_time=time(20, 30), **NIGHTS)
     late, end = utc(2026, 3, 11, 1, 10), utc(2026, 3, 11, 11, 0)
     assert (await digest(services, late)).held == 1
     assert mailbox.messages == []
@@ -155,7 +155,7 @@ async def test_offsets_held_together_send_only_the_smallest_at_the_end(
 async def test_a_switch_turned_off_during_the_hold_ends_it_skipped(
     services: Services, people: People, mailbox: CaptureServer
 ) -> None:
-    user = await people.digest_user("UTC", digest_time=time(12, 30), **NOON)
+    user = await people.digest_user("UTC", None, digest_time=time(12, 30), **NOON)
     assert (await digest(services, utc(2026, 3, 10, 12, 30))).held == 1
     await people.set_settings(user, email_enabled=False)
     assert (await digest(services, utc(2026, 3, 10, 14, 0))).sent == 0
@@ -168,7 +168,7 @@ async def test_a_switch_turned_off_during_the_hold_ends_it_skipped(
 async def test_quiet_hours_changed_during_the_hold_hold_again_to_the_new_end(
     services: Services, people: People, mailbox: CaptureServer
 ) -> None:
-    user = await people.digest_user("UTC", digest_time=time(12, 30), **NOON)
+    user = await people.digest_user("UTC", None, digest_time=time(12, 30), **NOON)
     assert (await digest(services, utc(2026, 3, 10, 12, 30))).held == 1
     await people.set_settings(user, quiet_hours_end=time(15, 0))
     assert (await digest(services, utc(2026, 3, 10, 14, 0))).held == 1

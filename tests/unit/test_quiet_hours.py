@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta, tzinfo
+from functools import cache
+from itertools import pairwise
 from zoneinfo import available_timezones
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier.rules.quiet_hours import QuietHours, quiet_until
+from notifier.rules.kinds import BY_NAME
+from notifier.rules.quiet_hours import QuietHours, due_in, quiet_until
+from notifier.rules.recipient import SEND, Hold, RecipientState, decide
+from notifier.timemath.windows import catch_up_window
 from notifier.timemath.zones import get_zone
 
 BERLIN = get_zone("Europe/Berlin")
@@ -16,6 +21,8 @@ NEW_YORK = get_zone("America/New_York")
 NIGHT = QuietHours(time(21, 0), time(7, 0))
 ZONES = sorted(available_timezones())
 HOUR = timedelta(hours=1)
+WINDOW = timedelta(minutes=60)
+KIND = BY_NAME["appointment_reminder"]
 
 
 def utc(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
@@ -97,3 +104,99 @@ def test_quiet_exactly_while_the_local_time_is_in_the_period_and_held_to_its_end
     assert (until is not None) == _inside(_wall(at, zone), quiet)
     if until is not None:
         assert _wall(until, zone) == quiet.end
+
+
+@cache
+def _offset_changes(zone_name: str) -> tuple[datetime, ...]:
+    """The zone's UTC offset changes in 2026 (to the hour), or its 1 January when none."""
+    zone = get_zone(zone_name)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    hours = [start + k * HOUR for k in range(366 * 24)]
+    found = tuple(
+        b
+        for a, b in pairwise(hours)
+        if a.astimezone(zone).utcoffset() != b.astimezone(zone).utcoffset()
+    )
+    return found or (start,)
+
+
+@st.composite
+def _near_an_offset_change(draw: st.DrawFn) -> tuple[str, datetime]:
+    """A zone and an instant within a day and a half of one of its 2026 offset changes."""
+    zone_name = draw(st.sampled_from(ZONES))
+    change = draw(st.sampled_from(_offset_changes(zone_name)))
+    seconds = draw(st.integers(-36 * 3600, 36 * 3600))
+    return zone_name, change + timedelta(seconds=seconds)
+
+
+def _ticks(first: datetime, every: timedelta, hours: int) -> list[datetime]:
+    """A job's ticks on its grid (multiples of ``every`` since the epoch) from ``first`` on."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    start = epoch + -((epoch - first) // every) * every
+    return [start + k * every for k in range(int(hours * HOUR / every))]
+
+
+def _simulate(
+    state: RecipientState,
+    channel: str,
+    due: datetime,
+    ticks: list[datetime],
+    deadline: datetime | None,
+) -> list[datetime]:
+    """Every tick as the windowed kinds run it (``due_in`` over the ledger's hold, then the
+    policy at the instant of sending); the instants it sent at."""
+    held: datetime | None = None
+    sent: list[datetime] = []
+    for now in ticks:
+        if sent or due_in(catch_up_window(now, WINDOW), due, held) is None:
+            continue
+        decision = decide(state, KIND, channel, now, deadline)
+        if isinstance(decision, Hold):
+            held = decision.until
+        elif decision == SEND:
+            sent.append(now)
+    return sent
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    _near_an_offset_change(),
+    st.times(),
+    st.times(),
+    st.sampled_from(["email", "webhook", "in_app"]),
+    st.sampled_from([timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15)]),
+    st.none() | st.integers(1, 30 * 3600),
+)
+def test_held_notifications_go_once_after_the_period_and_never_inside_it(
+    zone_and_due: tuple[str, datetime],
+    start: time,
+    end: time,
+    channel: str,
+    every: timedelta,
+    deadline_after: int | None,
+) -> None:
+    """Over every zone's DST days: each notification goes exactly once; on email and webhook
+    never inside a quiet period, at the first tick from its due instant or, when that tick is
+    quiet, the first from the period's end; an appointment the hold would reach goes at once;
+    in-app at once."""
+    zone_name, due = zone_and_due
+    quiet = QuietHours.of(
+        start.replace(second=0, microsecond=0), end.replace(second=0, microsecond=0)
+    )
+    zone = get_zone(zone_name)
+    state = RecipientState(True, True, True, quiet, zone)
+    deadline = None if deadline_after is None else due + timedelta(seconds=deadline_after)
+    ticks = _ticks(due, every, 50)
+    sent = _simulate(state, channel, due, ticks, deadline)
+    assert len(sent) == 1
+    first = ticks[0]
+    until = quiet_until(first, zone, quiet)
+    if channel == "in_app" or until is None or (deadline is not None and until >= deadline):
+        assert sent == [first]
+        return
+    assert quiet_until(sent[0], zone, quiet) is None or (
+        deadline is not None and sent[0] < deadline
+    )
+    after_end = next(t for t in ticks if t >= until)
+    if quiet_until(after_end, zone, quiet) is None:
+        assert sent == [after_end]

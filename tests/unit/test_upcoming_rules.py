@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -134,3 +135,44 @@ def test_every_item_is_inside_the_span_and_not_before_it_is_due(
         assert item.send_at >= item.due
         assert item.send_at - item.due <= the_span.catch_up
         assert item.send_at.second == 0 and item.send_at.microsecond == 0
+
+
+def test_a_digest_in_quiet_hours_shows_held_until_the_period_ends() -> None:
+    """22:00 digest, quiet 21:00-07:00 in New York: it goes at the 07:00 tick (11:00 UTC)."""
+    night = Recipient(
+        USER,
+        NEW_YORK,
+        digest_enabled=True,
+        digest_time=time(22, 0),
+        quiet_hours_start=time(21, 0),
+        quiet_hours_end=time(7, 0),
+    )
+    [digest] = plan(Facts(night), span(datetime(2026, 3, 10, 20, 0, tzinfo=UTC), 24)).items
+    assert digest.send_at == datetime(2026, 3, 11, 11, 0, tzinfo=UTC)
+    assert "held for quiet hours until 2026-03-11 07:00 EDT" in digest.note
+
+
+def test_a_reminder_the_hold_would_carry_past_its_appointment_shows_at_its_due_instant() -> None:
+    now = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+    quiet = {"quiet_hours_start": time(12, 0), "quiet_hours_end": time(14, 0)}
+    early, late = (
+        (uuid.UUID(int=9), now + timedelta(hours=1, minutes=30)),
+        (
+            uuid.UUID(int=10),
+            now + timedelta(hours=3),
+        ),
+    )
+    facts = Facts(Recipient(USER, UTC, **quiet), appointments=[early, late])  # type: ignore[arg-type]
+    got = {i.entity_id: i.send_at for i in plan(facts, span(now, 6)).items}
+    assert got[early[0]] == now + timedelta(minutes=30)  # its 60-minute slot, quiet or not
+    assert got[late[0]] == datetime(2026, 5, 4, 14, 0, tzinfo=UTC)  # 13:00 held to 14:00
+
+
+def test_a_slot_the_ledger_holds_shows_at_its_holds_end_and_one_end_alone_is_said() -> None:
+    now = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+    end = datetime(2026, 5, 4, 14, 0, tzinfo=UTC)
+    slot = ("daily_digest", USER, datetime(2026, 5, 3, tzinfo=UTC))
+    facts = Facts(Recipient(USER, UTC, digest_enabled=True, quiet_hours_start=time(12)))
+    result = plan(dataclasses.replace(facts, held={slot: end}), span(now, 6))
+    assert [(i.kind, i.slot, i.send_at) for i in result.items] == [(*slot[::2], end)]
+    assert "no quiet hours: quiet_hours_end is not set (both ends are needed)" in result.notes

@@ -44,7 +44,8 @@ from notifier.rules.local_time_slots import (
     one_weekday,
     slot_instant,
 )
-from notifier.rules.recipient import RecipientState, refusal_of
+from notifier.rules.recipient import Hold, RecipientState, decide, refusal_of
+from notifier.rules.upcoming import held_note
 from notifier.services import appointment_reminders, daily_digest, notes_reminders, weekly_report
 from notifier.services import task_reminders as task_reminder_service
 from notifier.services.local_time import DueUser, Prepare, TickContext
@@ -105,18 +106,25 @@ async def build_preview(
     async with engine.connect() as conn:
         user = await load_user(conn, request.user_id)
         draft = await _BUILDERS[request.kind](conn, settings, user, request)
-    notes = user_notes(user, request.kind) + draft.notes
+    notes = user_notes(user, request.kind, request.at) + draft.notes
     key = SlotKey(request.kind, draft.entity_id, request.user_id, request.at)
     parts = email_parts(email_setup(settings), templates, key, draft.context)
     return Preview(request.kind, draft.entity_id, user.email, parts.content, notes, parts.headers)
 
 
-def user_notes(user: User, kind: str) -> list[str]:
-    """Why this user would get no email of ``kind`` at all, if so."""
+def user_notes(user: User, kind: str, at: datetime) -> list[str]:
+    """Why this user would get no email of ``kind`` at all, or not at ``at``, if so."""
     notes = []
-    refusal = refusal_of(user.recipient.state(BY_NAME[kind]), BY_NAME[kind])
+    state = user.recipient.state(BY_NAME[kind])
+    refusal = refusal_of(state, BY_NAME[kind])
     if refusal:
         notes.append(f"{refusal}: nothing is sent")
+    decision = decide(state, BY_NAME[kind], "email", at)
+    if isinstance(decision, Hold):
+        notes.append(f"{held_note(decision.until, user.recipient.zone)}: the email goes then")
+    quiet_note = user.recipient.quiet_note()
+    if quiet_note:
+        notes.append(quiet_note)
     try:
         check_address(user.email)
     except BadAddressError as exc:

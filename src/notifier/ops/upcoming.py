@@ -29,6 +29,7 @@ from notifier.rules.upcoming import (
     OffsetChange,
     Plan,
     ReminderFact,
+    SlotId,
     Span,
     TaskFact,
     local_label,
@@ -70,7 +71,8 @@ async def build_report(engine: AsyncEngine, user_id: uuid.UUID, span: Span) -> R
         user = await load_user(conn, user_id)
         facts = await load_facts(conn, user, span)
         recorded = await recorded_slots(conn, user_id, plan(facts, span).items)
-    facts = dataclasses.replace(facts, recorded=recorded)
+        held = await held_slots(conn, user_id)
+    facts = dataclasses.replace(facts, recorded=recorded, held=held)
     changes = offset_changes(user.recipient.zone, span.now, span.end)
     return Report(user, span, plan(facts, span), changes)
 
@@ -147,6 +149,16 @@ async def recorded_slots(
         rs.status.in_(FINAL_STATUSES),
     )
     return frozenset((row.kind, row.entity_id, row.slot) for row in await conn.execute(stmt))
+
+
+async def held_slots(conn: AsyncConnection, user_id: uuid.UUID) -> dict[SlotId, datetime]:
+    """The user's slots the ledger holds for quiet hours, with their holds' ends."""
+    rs = reminders_sent.c
+    stmt = select(rs.kind, rs.entity_id, rs.slot, func.max(rs.held_until)).where(
+        rs.user_id == user_id, rs.status == "pending", rs.held_until.is_not(None)
+    )
+    grouped = stmt.group_by(rs.kind, rs.entity_id, rs.slot)
+    return {(r[0], r[1], r[2]): r[3] for r in await conn.execute(grouped)}
 
 
 def _utc(instant: datetime) -> str:

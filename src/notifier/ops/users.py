@@ -55,6 +55,8 @@ def _query(user_id: uuid.UUID) -> Select[Any]:
             func.coalesce(n.weekly_report_day, 1).label("weekly_day"),
             func.coalesce(n.weekly_report_time, time(8, 0)).label("weekly_time"),
             func.coalesce(n.task_reminders_enabled, True).label("tasks_on"),
+            n.quiet_hours_start,
+            n.quiet_hours_end,
         )
         .select_from(users)
         .outerjoin(workspaces, w.id == u.workspace_id)
@@ -96,4 +98,6 @@ def _recipient(row: Any, zone: Any) -> Recipient:
         weekly_report_day=row["weekly_day"],
         weekly_report_time=row["weekly_time"],
         task_reminders_enabled=bool(row["tasks_on"]),
+        quiet_hours_start=row["quiet_hours_start"],
+        quiet_hours_end=row["quiet_hours_end"],
     )

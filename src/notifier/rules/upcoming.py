@@ -15,6 +15,10 @@ An item is due at ``due`` and goes out at ``send_at``: the first tick of its job
 or after that (``timemath.cron.first_firing``). The span starts a catch-up window before
 ``now``, so something due a moment ago and not yet recorded shows as going out at the next
 tick. Slots already recorded (sent, skipped or failed) are left out.
+
+Quiet hours are the recipient policy's (``rules.recipient.decide``), asked at the instant the
+email would go out: a held item goes at the first tick from the period's end, and says so. A
+slot the ledger already holds goes at the first tick from its hold's end.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from notifier.rules.local_time_slots import (
     one_weekday,
     slot_instant,
 )
-from notifier.rules.recipient import RecipientState, refusal_of, user_refusal
+from notifier.rules.quiet_hours import QuietHours
+from notifier.rules.recipient import Hold, RecipientState, decide, refusal_of, user_refusal
 from notifier.timemath.cron import CronSpec, first_firing
 from notifier.timemath.windows import Window
 
@@ -64,11 +69,22 @@ class Recipient:
     weekly_report_day: int = 1
     weekly_report_time: time = time(8, 0)
     task_reminders_enabled: bool = True
+    quiet_hours_start: time | None = None
+    quiet_hours_end: time | None = None
 
     def state(self, kind: Kind | None = None) -> RecipientState:
         """The recipient policy's view of this user for ``kind`` (any kind: its switch on)."""
         kind_on = True if kind is None else bool(getattr(self, kind.switch))
-        return RecipientState(self.is_active, self.email_enabled, kind_on)
+        quiet = QuietHours.of(self.quiet_hours_start, self.quiet_hours_end)
+        return RecipientState(self.is_active, self.email_enabled, kind_on, quiet, self.zone)
+
+    def quiet_note(self) -> str | None:
+        """Why the quiet-hour settings make no period, when one end alone is set."""
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        if (start is None) == (end is None):
+            return None
+        missing = "quiet_hours_end" if end is None else "quiet_hours_start"
+        return f"no quiet hours: {missing} is not set (both ends are needed)"
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,7 @@ class Facts:
     reminders: Sequence[ReminderFact] = ()
     draft_count: int = 0
     recorded: frozenset[SlotId] = frozenset()
+    held: Mapping[SlotId, datetime] = field(default_factory=dict)  # the ledger's holds' ends
 
 
 @dataclass(frozen=True, order=True)
@@ -146,6 +163,9 @@ def plan(facts: Facts, span: Span) -> Plan:
     if reason:
         result.notes.append(f"nothing is sent: {reason}")
         return result
+    quiet_note = facts.recipient.quiet_note()
+    if quiet_note:
+        result.notes.append(quiet_note)
     for kind, candidates in _candidates(facts, span, result.notes):
         _keep(result, kind, candidates, facts, span)
     result.items.sort()
@@ -162,6 +182,7 @@ class Candidate:
     slot: datetime
     note: str
     latest: datetime | None = None
+    deadline: datetime | None = None  # a hold reaching it sends at once (section 10)
 
 
 def _candidates(
@@ -179,14 +200,39 @@ def _candidates(
 
 
 def _keep(result: Plan, kind: str, candidates: list[Candidate], facts: Facts, span: Span) -> None:
-    """Candidates not yet recorded whose job's tick comes within the span and in time."""
+    """Candidates not yet recorded whose job's tick comes within the span and in time, then
+    the kind's slots the ledger holds."""
     spec = span.schedules[BY_NAME[kind].job]
+    state = facts.recipient.state(BY_NAME[kind])
     for c in candidates:
-        if (kind, c.entity, c.slot) in facts.recorded:
+        if (kind, c.entity, c.slot) in facts.recorded or (kind, c.entity, c.slot) in facts.held:
             continue
         send_at = first_firing(spec, max(c.due, span.now))
-        if send_at <= span.end and (c.latest is None or send_at <= c.latest):
-            result.items.append(Item(send_at, c.due, kind, c.entity, c.slot, c.note))
+        if send_at > span.end or (c.latest is not None and send_at > c.latest):
+            continue
+        decision = decide(state, BY_NAME[kind], "email", send_at, c.deadline)
+        if isinstance(decision, Hold):
+            send_at = first_firing(spec, decision.until)
+            note = c.note + "; " + held_note(decision.until, facts.recipient.zone)
+            if send_at <= span.end:
+                result.items.append(Item(send_at, decision.until, kind, c.entity, c.slot, note))
+            continue
+        result.items.append(Item(send_at, c.due, kind, c.entity, c.slot, c.note))
+    _keep_held(result, kind, spec, facts, span)
+
+
+def _keep_held(result: Plan, kind: str, spec: CronSpec, facts: Facts, span: Span) -> None:
+    """The kind's slots the ledger holds: due at their holds' ends."""
+    for (held_kind, entity, slot), until in facts.held.items():
+        send_at = first_firing(spec, max(until, span.now))
+        if held_kind == kind and send_at <= span.end:
+            note = held_note(until, facts.recipient.zone)
+            result.items.append(Item(send_at, until, kind, entity, slot, note))
+
+
+def held_note(until: datetime, zone: tzinfo) -> str:
+    """How ``upcoming`` and ``preview`` say that quiet hours hold an email."""
+    return f"held for quiet hours until {local_label(until, zone)}"
 
 
 def _appointments(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:
@@ -203,7 +249,7 @@ def _appointments(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candid
                 if offset_at(due.slot, zone) != offset_at(starts_at, zone):
                     note += "; the clocks change in between (offsets are elapsed time)"
                 latest = min(due.slot + span.catch_up, starts_at - ONE_MICROSECOND)
-                yield Candidate(due.slot, appointment_id, due.slot, note, latest)
+                yield Candidate(due.slot, appointment_id, due.slot, note, latest, starts_at)
 
 
 def _local_time(
@@ -273,7 +319,8 @@ def _tasks_due(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate
             continue
         note = f"the task is due {local_label(task.due_date, facts.recipient.zone)}"
         latest = task.due_date - ONE_MICROSECOND  # only while the due date is ahead
-        yield Candidate(task.due_date - TASK_DUE_LEAD, task.task_id, task.due_date, note, latest)
+        due = task.due_date - TASK_DUE_LEAD
+        yield Candidate(due, task.task_id, task.due_date, note, latest, task.due_date)
 
 
 def _task_reminders(facts: Facts, span: Span, notes: list[str]) -> Iterator[Candidate]:

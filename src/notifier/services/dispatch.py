@@ -293,7 +293,8 @@ async def _release(services: Services, deliveries: Sequence[Delivery]) -> None:
 
 def _count_outcomes(services: Services, counts: TickCounts, outcomes: Sequence[Outcome]) -> None:
     for outcome in outcomes:
-        services.metrics.notifications.labels(outcome.key.kind, outcome.status).inc()
+        status = "held" if outcome.held_until is not None else outcome.status
+        services.metrics.notifications.labels(outcome.key.kind, status).inc()
         if missed_window(outcome.reason):
             services.metrics.missed_window.labels(outcome.key.kind).inc()
         if outcome.held_until is not None:
