@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     tz_database: Literal["bundled", "system"] = "bundled"
     # What a notification may show (contract section 10): full, subject or minimal.
     content_privacy: Literal["full", "subject", "minimal"] = "full"
+    # Contract section 12: where the worker's own tables live, where it reads the host's
+    # (tables or views), and an optional ``package.module:function`` that decodes host text
+    # values (encrypted client names, say) before they go into content.
+    notifier_schema: str = Field("public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    host_schema: str = Field("public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    content_decoder: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    # Messages per second across every worker, shared through Redis (unset: no limit).
+    smtp_rate_limit: float | None = Field(None, gt=0, le=100_000)
     log_level: str = "INFO"
     # A send later than this after its due instant counts as a catch-up send in /metrics.
     catch_up_send_after_seconds: int = Field(120, ge=0)
