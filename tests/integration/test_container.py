@@ -5,6 +5,9 @@ command it runs is run here too, as written, against the test's own servers: the
 ``notifier migrate`` and ``notifier worker`` (the Dockerfile's ENTRYPOINT plus the service's
 command), the worker's healthcheck, Redis with the compose file's flags, and PostgreSQL's
 ``pg_isready`` healthcheck.
+
+The image itself, built from the Dockerfile and run with podman, is tested in
+``tests/container/test_image.py``.
 """
 
 from __future__ import annotations
