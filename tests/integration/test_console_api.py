@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,23 @@ from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.schema import appointments, reminders_sent
 from notifier.delivery.ledger import SlotKey
+from notifier.ops.deliveries import Tally
+from notifier.rules.kinds import KINDS
 from notifier.services.appointment_reminders import run_tick as remind
+from notifier.services.daily_digest import run_tick as digest
+from notifier.services.overdue_scanner import run_tick as overdue_tick
+from notifier.services.resend import replay_instant
+from notifier.services.task_due_reminders import run_tick as task_due_tick
+from notifier.services.task_reminders import run_tick as task_reminder_tick
+from notifier.web.admin.auth import FREE_FAILURES, Throttle
+from notifier.web.admin.chart import deliveries_chart
 from tests.conftest import real_clock
 from tests.support.data import Data
+from tests.support.local_time_data import LocalTimeData
 from tests.support.processes import run_notifier, service_env, start_notifier
 from tests.support.servers import free_port
 from tests.support.smtp import CaptureServer
+from tests.support.task_data import TaskData
 from tests.support.worker import wait_until
 
 PASSWORD = "correct-horse-battery-staple"
@@ -379,3 +390,68 @@ async def test_a_sign_in_flood_is_slowed_down_per_address(console: Web) -> None:
         assert await _sign_in(http, console) == 429  # even the right password waits
         async with http.get(console.url("/admin/api/deliveries"), headers=auth()) as api:
             assert api.status == 429 and int(api.headers["Retry-After"]) >= 1
+
+
+async def _resent_alike(web: Web, services: Services, mailbox: CaptureServer, key: SlotKey) -> None:
+    """A re-send of ``key`` answers 200 ``sent`` and the caught email has the slot's id."""
+    caught = len(mailbox.messages)
+    status, row = await api_resend(web, resend_body(key))
+    assert (status, row["status"], row["resent"]) == (200, "sent", True), row
+    assert len(mailbox.messages) == caught + 1
+    expected = services.channels["email"].ident(key)
+    assert mailbox.messages[-1].parsed()["Message-ID"] == expected == row["message_id"]
+
+
+async def test_each_kind_is_replayed_through_its_own_batch_step(
+    console_services: Services, mailbox: CaptureServer, console: Web
+) -> None:
+    people = LocalTimeData(console_services.engine)
+    digest_user = await people.digest_user("Europe/Berlin", digest_time=time(7, 0))
+    assert (await digest(console_services, datetime(2026, 3, 9, 6, 0, tzinfo=UTC))).sent == 1
+    day = datetime(2026, 3, 9, tzinfo=UTC)
+    await _resent_alike(
+        console, console_services, mailbox, SlotKey("daily_digest", digest_user, digest_user, day)
+    )
+
+    tasks_data = TaskData(console_services.engine)
+    user = await tasks_data.user(email=EMAIL)
+    due = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    task = await tasks_data.task(user, due)
+    reminder = await tasks_data.reminder(task, user, due - timedelta(hours=3))
+    assert (await task_reminder_tick(console_services, due - timedelta(hours=3))).sent == 1
+    assert (await task_due_tick(console_services, due - timedelta(hours=2))).sent == 1
+    assert (await overdue_tick(console_services, due + timedelta(minutes=1))).sent == 1
+    for key in (
+        SlotKey("task_reminder", reminder, user, due - timedelta(hours=3)),
+        SlotKey("task_due", task, user, due),
+        SlotKey("task_overdue", task, user, due),
+    ):
+        await _resent_alike(console, console_services, mailbox, key)
+    assert (await tasks_data.get_reminder(reminder))["sent"] is True
+    assert (await tasks_data.get_task(task))["status"] == "overdue"
+    # A completed task's reminder is not re-sent, and its marks stay as they were.
+    await tasks_data.update_task(task, completed=True, completed_at=due)
+    caught = len(mailbox.messages)
+    status, row = await api_resend(
+        console, resend_body(SlotKey("task_reminder", reminder, user, due - timedelta(hours=3)))
+    )
+    assert status == 409 and row["resent"] is False and row["status"] in ("sent", "skipped")
+    assert len(mailbox.messages) == caught
+    assert (await tasks_data.get_reminder(reminder))["sent"] is True
+
+
+def test_replay_instants_throttle_and_chart_are_pure_and_safe() -> None:
+    for kind in KINDS:
+        local_due = SLOT + timedelta(hours=7)
+        at = replay_instant(kind, SLOT, local_due)
+        assert at is not None and abs(at - SLOT) <= timedelta(days=1), kind.name
+    throttle = Throttle()
+    for n in range(FREE_FAILURES):
+        assert throttle.wait("10.0.0.1", float(n)) == 0
+        throttle.failed("10.0.0.1", float(n))
+    throttle.failed("10.0.0.1", 10.0)
+    assert throttle.wait("10.0.0.1", 10.0) == 1.0 and throttle.wait("10.0.0.2", 10.0) == 0
+    throttle.failed("10.0.0.1", 11.0)
+    assert throttle.wait("10.0.0.1", 11.0) == 2.0
+    svg = deliveries_chart([Tally("<script>alert(1)</script>", "email", "sent", 3)])
+    assert "<script>" not in svg and "&lt;script&gt;" in svg

@@ -16,8 +16,10 @@ not make the re-send reach a second channel. A kind with a lasting mark of its o
 manual recipe did, so its fresh-row query sees the slot as due again.
 
 When the batch plans nothing for the slot (the appointment was cancelled, the task deleted or
-moved, the date is no longer one of the user's days), the slot's old row and the kind's mark
-are put back as they were and the answer says why nothing went out.
+moved, the date is no longer one of the user's days), or decides not to send it (the recipient
+policy's ``skipped``, a quiet-hours hold, a row its plan refused), the slot's old row and the
+kind's mark are put back as they were and the answer says why nothing went out. Only a send
+actually tried (``sent``, or a send that failed) leaves its new row.
 """
 
 from __future__ import annotations
@@ -162,17 +164,29 @@ async def _replay(
 async def _answer(
     services: Services, kind: Kind, key: SlotKey, old: Mapping[str, Any], restore: Restore
 ) -> ResendResult:
-    """The new row; or, when the batch planned nothing for the slot, the old one put back."""
+    """The new row when a send was attempted; otherwise (nothing planned, skipped by the
+    policy, held, a row the plan refused) the old row and the kind's mark put back, with why."""
     async with services.engine.begin() as conn:
         new = await slot_row(conn, key)
-        if new is None:
+        if new is not None and attempted(new):
+            outcome = ResendResult(new["status"] == "sent", why_not(new), new)
+        else:
+            if new is not None:
+                await conn.execute(delete(reminders_sent).where(reminders_sent.c.id == new["id"]))
             await conn.execute(insert(reminders_sent).values(**old))
             await restore(conn)
-            outcome = ResendResult(False, NOTHING_PLANNED.format(entity=kind.entity), old)
-        else:
-            outcome = ResendResult(new["status"] == "sent", why_not(new), new)
+            reason = why_not(new) if new else NOTHING_PLANNED.format(entity=kind.entity)
+            outcome = ResendResult(False, reason, old)
     _log(key, outcome)
     return outcome
+
+
+def attempted(row: Mapping[str, Any]) -> bool:
+    """Whether the replay tried to deliver (sent, or a send that failed), not merely decided
+    (pure)."""
+    if row["status"] == "sent":
+        return True
+    return row["attempts"] > 0 and row.get("held_until") is None
 
 
 def why_not(row: Mapping[str, Any]) -> str | None:
@@ -181,7 +195,7 @@ def why_not(row: Mapping[str, Any]) -> str | None:
         return None
     if row.get("held_until") is not None:
         return f"held by the recipient's quiet hours until {row['held_until'].isoformat()}"
-    return row["last_error"] or f"the slot is {row['status']}"
+    return f"not re-sent ({row['status']}): {row['last_error'] or 'no reason recorded'}"
 
 
 def _log(key: SlotKey, outcome: ResendResult) -> None:
