@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from notifier.db.migration_scope import host_included
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -63,6 +65,12 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'pending'"),
         sqlite_where=sa.text("status = 'pending'"),
     )
+    if host_included():
+        _host_tables()
+
+
+def _host_tables() -> None:
+    """The tables of contract section 1 (the host's)."""
     op.create_table(
         "workspaces",
         sa.Column("id", sa.Uuid(), nullable=False),

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from notifier.db.migration_scope import host_included
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -229,10 +231,26 @@ def _sqlite_downgrade() -> None:
 def upgrade() -> None:
     _create_tables()
     dialect = op.get_bind().dialect.name
+    if not host_included():
+        return  # no triggers on the host's tables: the copy is not kept (migration_scope)
     if dialect == "postgresql":
         _pg_upgrade()
     elif dialect == "sqlite":
         _sqlite_upgrade()
+
+
+def _user_key() -> list[sa.ForeignKeyConstraint]:
+    """The copy's key to ``users``, where the host's tables are ours to constrain."""
+    if not host_included():
+        return []
+    return [
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_local_time_schedules_user_id_users"),
+            ondelete="CASCADE",
+        )
+    ]
 
 
 def _create_tables() -> None:
@@ -247,12 +265,7 @@ def _create_tables() -> None:
         sa.Column("digest_skip_weekends", sa.Boolean(), nullable=False),
         sa.Column("notes_reminder_enabled", sa.Boolean(), nullable=False),
         sa.Column("notes_reminder_time", sa.Time(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_local_time_schedules_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        *_user_key(),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_local_time_schedules")),
     )
     op.create_index(

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from notifier.db.migration_scope import host_included
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -47,8 +49,9 @@ def upgrade() -> None:
         batch.drop_constraint(OLD_KEY, type_="unique")
     # Plain ADD COLUMN (SQLite too): a batch copy of this table would break the triggers
     # migration 0002 keeps on it.
-    for column in _settings_columns():
-        op.add_column("notification_settings", column)
+    if host_included():
+        for column in _settings_columns():
+            op.add_column("notification_settings", column)
     _preferences()
     _in_app()
 

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from notifier.db.migration_scope import host_included
+
 revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
@@ -199,6 +201,14 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         _pg_upgrade()
         return
+    if not host_included():
+        op.create_index(
+            INDEX,
+            "local_time_schedules",
+            ["zone", "weekly_report_time"],
+            sqlite_where=sa.text(WEEKLY_DUE),
+        )
+        return
     _sqlite_triggers(NEW_COLUMNS, weekly=True)
     for stmt in _sqlite_sync(f"u.id IN ({CHANGED})", NEW_COLUMNS, weekly=True):
         op.execute(stmt)
@@ -211,8 +221,9 @@ def upgrade() -> None:
 
 
 def _pg_upgrade() -> None:
-    op.execute(_pg_sync_function(NEW_COLUMNS, weekly=True))
-    op.execute(f"SELECT notifier_sync_local_time_schedules(ARRAY({CHANGED}))")
+    if host_included():
+        op.execute(_pg_sync_function(NEW_COLUMNS, weekly=True))
+        op.execute(f"SELECT notifier_sync_local_time_schedules(ARRAY({CHANGED}))")
     with op.get_context().autocommit_block():
         op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")  # an interrupted build
         op.create_index(
@@ -223,7 +234,7 @@ def _pg_upgrade() -> None:
             postgresql_where=sa.text(WEEKLY_DUE),
             postgresql_concurrently=True,
         )
-        for name, columns, predicate in TASK_INDEXES:
+        for name, columns, predicate in TASK_INDEXES if host_included() else ():
             op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             op.create_index(
                 name,

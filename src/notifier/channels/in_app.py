@@ -20,14 +20,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from jinja2 import Environment
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.channels.base import Delivery, Rendered
 from notifier.content.render import Privacy, ShortContent, render_short
+from notifier.db.engine import own_schema, qualified
 from notifier.db.schema import in_app_notifications
 from notifier.db.upsert import insert_ignoring_conflicts
 from notifier.delivery.ledger import SlotKey
@@ -48,11 +50,19 @@ _COLUMNS = {
     "url": "text",
     "created_at": "timestamptz",
 }
-_INSERT_PG = text(
-    f"INSERT INTO in_app_notifications ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS.items())
-    + ") ON CONFLICT (kind, entity_id, user_id, slot) DO NOTHING"
-)
+
+
+@cache
+def _insert_pg(schema: str | None) -> TextClause:
+    """The group's rows as arrays, into the worker's schema."""
+    return text(
+        f"INSERT INTO {qualified(schema, 'in_app_notifications')} ({', '.join(_COLUMNS)})"
+        " SELECT * FROM unnest("
+        + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS.items())
+        + ") ON CONFLICT (kind, entity_id, user_id, slot) DO NOTHING"
+    )
+
+
 # The ledger rows (``sent``, no claim) and the in-app rows of one group, and the notice, in
 # one statement; returns the slots it recorded. Rows are inserted in the unique key's order,
 # as ``delivery.ledger.claim`` does, so overlapping groups wait for each other, never deadlock.
@@ -63,7 +73,7 @@ WITH m AS MATERIALIZED (
                 $6::text[], $7::text[], $8::text[])
     AS u(workspace_id, user_id, kind, entity_id, slot, title, body, url)
 ), won AS (
-    INSERT INTO reminders_sent AS r (id, kind, entity_id, user_id, slot, channel, status,
+    INSERT INTO {reminders_sent} AS r (id, kind, entity_id, user_id, slot, channel, status,
                                      attempts, created_at, sent_at, message_id)
     SELECT gen_random_uuid(), m.kind, m.entity_id, m.user_id, m.slot, 'in_app', 'sent', 1,
            $9, $9, m.id::text
@@ -71,7 +81,7 @@ WITH m AS MATERIALIZED (
     ON CONFLICT (kind, entity_id, user_id, slot, channel) DO NOTHING
     RETURNING r.kind, r.entity_id, r.user_id, r.slot
 ), written AS (
-    INSERT INTO in_app_notifications (id, workspace_id, user_id, kind, entity_id, slot, title,
+    INSERT INTO {in_app_notifications} (id, workspace_id, user_id, kind, entity_id, slot, title,
                                       body, url, created_at)
     SELECT m.id, m.workspace_id, m.user_id, m.kind, m.entity_id, m.slot, m.title, m.body,
            m.url, $9
@@ -84,6 +94,17 @@ WITH m AS MATERIALIZED (
 )
 SELECT won.kind, won.entity_id, won.user_id, won.slot, told.n FROM won, told
 """
+
+
+@cache
+def _record_unclaimed(schema: str | None) -> str:
+    """``_RECORD_UNCLAIMED`` naming the worker's schema."""
+    return _RECORD_UNCLAIMED.format(
+        reminders_sent=qualified(schema, "reminders_sent"),
+        in_app_notifications=qualified(schema, "in_app_notifications"),
+    )
+
+
 _NOTIFY = text(
     f"SELECT pg_notify('{NOTIFY_CHANNEL}', CAST(u AS text))"
     " FROM unnest(CAST(:users AS uuid[])) AS u"
@@ -121,7 +142,9 @@ class InAppChannel:
             await conn.execute(stmt, rows)
             return
         # One statement for the group: an executemany of 10,000 rows cost most of a tick.
-        await conn.execute(_INSERT_PG, {name: [r[name] for r in rows] for name in _COLUMNS})
+        await conn.execute(
+            _insert_pg(own_schema(conn)), {name: [r[name] for r in rows] for name in _COLUMNS}
+        )
         users = sorted({item.delivery.key.user_id for item in sent})
         await conn.execute(_NOTIFY, {"users": users})
 
@@ -153,7 +176,7 @@ class InAppChannel:
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-        result = await conn.exec_driver_sql(_RECORD_UNCLAIMED, (*columns, now))
+        result = await conn.exec_driver_sql(_record_unclaimed(own_schema(conn)), (*columns, now))
         rows: list[Any] = list(result)
         return {SlotKey(row[0], row[1], row[2], row[3], IN_APP) for row in rows}
 

@@ -1,4 +1,9 @@
-"""``notifier migrate``: bring the schema to head (safe to repeat)."""
+"""``notifier migrate``: bring the schema to head (safe to repeat).
+
+``--own-tables-only`` (contract section 12): only the worker's tables, in ``NOTIFIER_SCHEMA``;
+nothing in ``HOST_SCHEMA`` is created, altered or dropped (its tables may be another
+application's, or views over them).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,26 @@ import argparse
 from typing import Any
 
 from notifier.config import Settings
+from notifier.db.engine import Schemas
 from notifier.db.migrate import upgrade_to_head
 
 
 def add(sub: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "migrate", help="bring the database schema to head"
+        "migrate", help="bring the database schema to head", description=__doc__
+    )
+    parser.add_argument(
+        "--own-tables-only",
+        action="store_true",
+        help="create and upgrade only the worker's own tables (NOTIFIER_SCHEMA)",
     )
     return parser
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
-    upgrade_to_head(settings.database_url.get_secret_value())
+    upgrade_to_head(
+        settings.database_url.get_secret_value(),
+        Schemas.of(settings),
+        own_tables_only=args.own_tables_only,
+    )
     return 0

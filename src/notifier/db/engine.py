@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, exc
@@ -12,15 +13,61 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from notifier.config import to_async_url
+from notifier.config import Settings, to_async_url
+from notifier.db.schema import HOST
 
 # A pooled connection idle longer than this is pinged before use (see ``make_engine``).
 PING_AFTER_IDLE_SECONDS = 5.0
 _IDLE_SINCE = "notifier_idle_since"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+@dataclass(frozen=True)
+class Schemas:
+    """Where the worker's own tables live and where it reads the host's (contract section 12)."""
+
+    own: str = "public"
+    host: str = "public"
+
+    @classmethod
+    def of(cls, settings: Settings) -> Schemas:
+        return cls(settings.notifier_schema, settings.host_schema)
+
+
+def schema_map(schemas: Schemas, dialect_name: str) -> dict[str | None, str | None]:
+    """SQLAlchemy's ``schema_translate_map``: the worker's tables (no schema in
+    ``db.schema``) and the host's (``HOST``) to their schemas. SQLite has one namespace."""
+    if dialect_name == "sqlite":
+        return {None: None, HOST: None}
+    return {None: schemas.own, HOST: schemas.host}
+
+
+def own_schema(conn: AsyncConnection) -> str | None:
+    """The schema of the worker's tables on this connection, for hand-written SQL."""
+    mapped = (
+        conn.sync_connection.get_execution_options().get("schema_translate_map")
+        if conn.sync_connection
+        else None
+    )
+    return mapped.get(None) if mapped else None
+
+
+def host_schema(conn: AsyncConnection) -> str | None:
+    """The schema of the host's tables on this connection, for hand-written SQL."""
+    sync = conn.sync_connection
+    mapped = sync.get_execution_options().get("schema_translate_map") if sync else None
+    return mapped.get(HOST) if mapped else None
+
+
+def qualified(schema: str | None, name: str) -> str:
+    """``"schema".name``, or ``name`` where there is no schema (SQLite)."""
+    return f'"{schema}".{name}' if schema else name
+
+
+def make_engine(url: str, *, pool_size: int = 10, schemas: Schemas | None = None) -> AsyncEngine:
     """An async engine that survives database restarts.
+
+    Every statement it runs names the schema of each table (``schema_map``), whatever the
+    role's ``search_path``: ``schemas`` (default ``public`` for both) says which.
 
     ``hide_parameters``: an error's text (logged, stored in ``job_runs.error``) never carries
     the statement's parameters, which hold user data such as addresses and names.
@@ -30,8 +77,12 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     and compiling costs ~190 ms for a ~3 ms query; a setting at connect costs no round trip.
     """
     url = to_async_url(url)
+    mapped = schema_map(schemas or Schemas(), "sqlite" if url.startswith("sqlite") else "pg")
+    options = {"schema_translate_map": mapped}
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, hide_parameters=True, execution_options=options
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(
@@ -42,6 +93,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_recycle=1800,
         hide_parameters=True,
         connect_args={"server_settings": {"jit": "off"}},
+        execution_options=options,
     )
     watch_idle_connections(engine)
     return engine

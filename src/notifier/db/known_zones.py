@@ -17,6 +17,9 @@ class KnownZones:
 
     zones: tuple[str, ...] = ()
     fingerprint: str | None = None
+    # Whether ``local_time_schedules`` is kept by triggers on the host's tables (None: not
+    # yet asked). Under ``migrate --own-tables-only`` it is not, and selection reads the host.
+    copy_kept: bool | None = None
 
     def remember(self, zones: tuple[str, ...], fingerprint: str | None) -> None:
         self.zones, self.fingerprint = zones, fingerprint
@@ -26,7 +29,6 @@ class KnownZones:
         return fingerprint is not None and fingerprint == self.fingerprint
 
 
-# PostgreSQL: the table's fingerprint, in the zones read and in every selection.
-ZONES_FINGERPRINT_SQL = (
-    "SELECT count(*) || ':' || coalesce(sum(hashtext(zone)), 0) FROM local_time_zones"
-)
+# PostgreSQL: the table's fingerprint, in the zones read and in every selection;
+# ``{zones}`` is the table's qualified name.
+ZONES_FINGERPRINT_SQL = "SELECT count(*) || ':' || coalesce(sum(hashtext(zone)), 0) FROM {zones}"

@@ -26,6 +26,11 @@ from sqlalchemy import (
 
 from notifier.db.types import HostJson, UtcDateTime, WallTime
 
+# The schema of the host's tables (contract sections 1 and 12): a placeholder that each engine
+# maps to ``HOST_SCHEMA`` (``db.engine.schema_map``), as it maps the worker's own tables (no
+# schema here) to ``NOTIFIER_SCHEMA``. Every statement SQLAlchemy renders names its schema.
+HOST = "host"
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -51,23 +56,25 @@ workspaces = Table(
     _id(),
     Column("name", Text),
     Column("timezone", Text, nullable=False, server_default="UTC"),
+    schema=HOST,
 )
 
 users = Table(
     "users",
     metadata,
     _id(),
-    Column("workspace_id", Uuid, ForeignKey("workspaces.id"), index=True),
+    Column("workspace_id", Uuid, ForeignKey(f"{HOST}.workspaces.id"), index=True),
     Column("email", Text),
     Column("full_name", Text),
     Column("timezone", Text, nullable=True),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    schema=HOST,
 )
 
 notification_settings = Table(
     "notification_settings",
     metadata,
-    Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
+    Column("user_id", Uuid, ForeignKey(f"{HOST}.users.id"), primary_key=True),
     Column("email_enabled", Boolean, nullable=False, server_default=text("true")),
     Column("digest_enabled", Boolean, nullable=False, server_default=text("false")),
     Column("digest_time", WallTime, nullable=False, server_default="07:00"),
@@ -85,23 +92,25 @@ notification_settings = Table(
     Column("weekly_report_enabled", Boolean, nullable=False, server_default=text("false")),
     Column("weekly_report_day", Integer, nullable=False, server_default="1"),
     Column("weekly_report_time", WallTime, nullable=False, server_default="08:00"),
+    schema=HOST,
 )
 
 clients = Table(
     "clients",
     metadata,
     _id(),
-    Column("workspace_id", Uuid, ForeignKey("workspaces.id"), index=True),
+    Column("workspace_id", Uuid, ForeignKey(f"{HOST}.workspaces.id"), index=True),
     Column("full_name", Text),
+    schema=HOST,
 )
 
 appointments = Table(
     "appointments",
     metadata,
     _id(),
-    Column("workspace_id", Uuid, ForeignKey("workspaces.id")),
-    Column("user_id", Uuid, ForeignKey("users.id")),
-    Column("client_id", Uuid, ForeignKey("clients.id"), nullable=True),
+    Column("workspace_id", Uuid, ForeignKey(f"{HOST}.workspaces.id")),
+    Column("user_id", Uuid, ForeignKey(f"{HOST}.users.id")),
+    Column("client_id", Uuid, ForeignKey(f"{HOST}.clients.id"), nullable=True),
     Column("starts_at", UtcDateTime, nullable=False),
     Column("ends_at", UtcDateTime),
     Column("location", Text, nullable=True),
@@ -109,26 +118,28 @@ appointments = Table(
     Column("status", Text, nullable=False, server_default="scheduled"),
     Index("ix_appointments_scheduled_starts_at", "starts_at", **_partial("status = 'scheduled'")),
     Index("ix_appointments_user_id_starts_at", "user_id", "starts_at"),
+    schema=HOST,
 )
 
 sessions = Table(
     "sessions",
     metadata,
     _id(),
-    Column("workspace_id", Uuid, ForeignKey("workspaces.id")),
-    Column("user_id", Uuid, ForeignKey("users.id")),
-    Column("appointment_id", Uuid, ForeignKey("appointments.id"), nullable=True),
+    Column("workspace_id", Uuid, ForeignKey(f"{HOST}.workspaces.id")),
+    Column("user_id", Uuid, ForeignKey(f"{HOST}.users.id")),
+    Column("appointment_id", Uuid, ForeignKey(f"{HOST}.appointments.id"), nullable=True),
     Column("is_draft", Boolean, nullable=False, server_default=text("false")),
     Column("updated_at", UtcDateTime),
     Index("ix_sessions_draft_user_id", "user_id", **_partial("is_draft")),
+    schema=HOST,
 )
 
 tasks = Table(
     "tasks",
     metadata,
     _id(),
-    Column("workspace_id", Uuid, ForeignKey("workspaces.id")),
-    Column("user_id", Uuid, ForeignKey("users.id")),
+    Column("workspace_id", Uuid, ForeignKey(f"{HOST}.workspaces.id")),
+    Column("user_id", Uuid, ForeignKey(f"{HOST}.users.id")),
     Column("title", Text),
     Column("description", Text, nullable=True),
     Column("priority", Text, nullable=True),
@@ -175,19 +186,21 @@ tasks = Table(
         "completed_at",
         **_partial("is_recurring AND completed AND last_processed_at IS NULL"),
     ),
+    schema=HOST,
 )
 
 task_reminders = Table(
     "task_reminders",
     metadata,
     _id(),
-    Column("task_id", Uuid, ForeignKey("tasks.id")),
-    Column("user_id", Uuid, ForeignKey("users.id")),
+    Column("task_id", Uuid, ForeignKey(f"{HOST}.tasks.id")),
+    Column("user_id", Uuid, ForeignKey(f"{HOST}.users.id")),
     Column("remind_at", UtcDateTime, nullable=False),
     Column("channel", Text, nullable=False, server_default="email"),
     Column("sent", Boolean, nullable=False, server_default=text("false")),
     Column("sent_at", UtcDateTime, nullable=True),
     Index("ix_task_reminders_unsent_remind_at", "remind_at", **_partial("sent = false")),
+    schema=HOST,
 )
 
 reminders_sent = Table(
@@ -298,7 +311,7 @@ WEEKLY_DUE = " AND ".join(WEEKLY_DUE_COLUMNS)
 local_time_schedules = Table(
     "local_time_schedules",
     metadata,
-    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Uuid, ForeignKey(f"{HOST}.users.id", ondelete="CASCADE"), primary_key=True),
     Column("zone", Text, nullable=False),
     Column("is_active", Boolean, nullable=False),
     Column("email_enabled", Boolean, nullable=False),

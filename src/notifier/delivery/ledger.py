@@ -13,10 +13,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, bindparam, or_, text, tuple_, update
+from sqlalchemy import TextClause, and_, bindparam, or_, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from notifier.db.engine import own_schema, qualified
 from notifier.db.schema import reminders_sent as rs
 from notifier.db.upsert import insert_ignoring_conflicts, upsert
 
@@ -204,7 +206,7 @@ async def mark_sent_many(conn: AsyncConnection, marks: Sequence[SentMark], now: 
     if not marks:
         return
     if conn.dialect.name == "postgresql":
-        await conn.execute(_MARK_SENT_PG, _mark_arrays(marks, now))
+        await conn.execute(_mark_sent_pg(own_schema(conn)), _mark_arrays(marks, now))
         return
     stmt = (
         update(rs)
@@ -231,8 +233,8 @@ async def mark_sent_many(conn: AsyncConnection, marks: Sequence[SentMark], now: 
 # (a batched UPDATE ran the executor once per row). ``status || ''`` keeps the partial index
 # of pending rows out of the plan: its statistics say "almost none pending" while a busy
 # worker has thousands, and a plan that scanned it cost ~2.5 ms a row instead of ~20 µs.
-_MARK_SENT_PG = text("""
-UPDATE reminders_sent AS r
+_MARK_SENT_PG = """
+UPDATE {reminders_sent} AS r
 SET status = 'sent', sent_at = :now, message_id = m.message_id,
     attempts = r.attempts + m.attempts, lease_until = NULL
 FROM unnest(CAST(:kinds AS text[]), CAST(:entity_ids AS uuid[]), CAST(:user_ids AS uuid[]),
@@ -241,7 +243,13 @@ FROM unnest(CAST(:kinds AS text[]), CAST(:entity_ids AS uuid[]), CAST(:user_ids 
      AS m(kind, entity_id, user_id, slot, channel, message_id, attempts)
 WHERE r.kind = m.kind AND r.entity_id = m.entity_id AND r.user_id = m.user_id
   AND r.slot = m.slot AND r.channel = m.channel AND (r.status || '') = 'pending'
-""")
+"""
+
+
+@cache
+def _mark_sent_pg(schema: str | None) -> TextClause:
+    """``_MARK_SENT_PG`` naming the worker's schema."""
+    return text(_MARK_SENT_PG.format(reminders_sent=qualified(schema, "reminders_sent")))
 
 
 def _mark_arrays(marks: Sequence[SentMark], now: datetime) -> dict[str, object]:

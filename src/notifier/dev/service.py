@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.app import Services
 from notifier.config import Settings
-from notifier.db.engine import make_engine
+from notifier.db.engine import Schemas, make_engine
 from notifier.db.migrate import upgrade_to_head
 from notifier.dev.banner import BannerFacts, WebhookFacts, banner
 from notifier.dev.demo_db import foreign_rows, replace_demo
@@ -115,7 +115,9 @@ async def _refuse_foreign_data(settings: Settings, standins: Standins, options: 
     """Before anything is written: a real database must hold nothing but the demo."""
     if standins.database or options.allow_existing_data:
         return
-    engine = make_engine(settings.database_url.get_secret_value(), pool_size=1)
+    engine = make_engine(
+        settings.database_url.get_secret_value(), pool_size=1, schemas=Schemas.of(settings)
+    )
     try:
         found = await foreign_rows(engine)
     except (SQLAlchemyError, OSError) as exc:
@@ -193,7 +195,9 @@ async def _start_inbox(
     The in-app page reads through an engine of its own (one connection), so a page load never
     waits for the worker's pool; it connects on first use, after the schema is migrated.
     """
-    engine = make_engine(settings.database_url.get_secret_value(), pool_size=1)
+    engine = make_engine(
+        settings.database_url.get_secret_value(), pool_size=1, schemas=Schemas.of(settings)
+    )
     stack.push_async_callback(engine.dispose)
     receiver = receiver_base(hooks[1])
     app = inbox_app(mailbox, hooks[0], InAppFeed(engine), receiver)
@@ -220,7 +224,7 @@ def _prepare_database(settings: Settings, standins: Standins, data_dir: Path) ->
         ignore = data_dir / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# notifier dev's SQLite stand-in\n*\n")
-    upgrade_to_head(settings.database_url.get_secret_value())
+    upgrade_to_head(settings.database_url.get_secret_value(), Schemas.of(settings))
 
 
 async def _seed(services: Services, options: DevOptions, webhook_url: str) -> Demo | None:
