@@ -26,10 +26,9 @@ from notifier.jobs.arq_jobs import job_function
 from notifier.jobs.context import JobContext
 from notifier.jobs.fanout import (
     BATCH_FUNCTION,
-    BATCH_KEEP_RESULT_SECONDS,
     BATCH_MAX_TRIES,
     BATCH_TIMEOUT_SECONDS,
-    process_batch,
+    take_batch,
 )
 from notifier.jobs.registry import tick_functions
 from notifier.logs import configure_logging
@@ -95,11 +94,12 @@ def job_schedules(settings: Settings) -> dict[str, str]:
 
 
 def batch_function() -> Function:
-    """The fan-out's batch job: its result is kept so a duplicated tick's enqueue is refused."""
+    """The fan-out's token: takes the most urgent batch of the lanes (``jobs.lanes``). Its
+    result is not kept: the batch ids, kept in the lanes, are what refuses a repeated tick."""
     return func(
-        cast(Any, process_batch),
+        cast(Any, take_batch),
         name=BATCH_FUNCTION,
-        keep_result=BATCH_KEEP_RESULT_SECONDS,
+        keep_result=0,
         timeout=BATCH_TIMEOUT_SECONDS,
         max_tries=BATCH_MAX_TRIES,
     )

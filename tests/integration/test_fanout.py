@@ -1,4 +1,4 @@
-"""Scale-out: a worker's tick enqueues its batches as arq jobs that any worker may run.
+"""Scale-out: a worker's tick puts its batches in the lanes, taken by arq jobs any worker runs.
 
 The tick runs as arq runs it (the job function with arq's context); the batches run in real
 arq workers (in-process, burst mode) on a queue of the test's own, against the real Redis
@@ -22,6 +22,7 @@ from notifier.config import Settings
 from notifier.db.schema import job_runs
 from notifier.jobs.arq_jobs import job_function
 from notifier.jobs.context import JobContext
+from notifier.jobs.lanes import LaneKeys
 from notifier.worker import batch_function, redis_settings
 from tests.support.data import Data
 from tests.support.smtp import CaptureServer
@@ -45,7 +46,8 @@ async def queue(settings: Settings) -> AsyncIterator[ArqRedis]:
         redis_settings(settings.redis_url.get_secret_value()), default_queue_name=name
     )
     yield pool
-    await pool.delete(name)
+    keys = LaneKeys.for_queue(name)
+    await pool.delete(name, keys.ready, keys.running)
     await pool.aclose()
 
 
@@ -84,6 +86,12 @@ async def _queued(pool: ArqRedis) -> list[str]:
     return sorted(j.decode() for j in await pool.zrange(pool.default_queue_name, 0, -1))
 
 
+async def _waiting(pool: ArqRedis) -> list[str]:
+    """Batches waiting in the lanes (``jobs.lanes``), by id."""
+    keys = LaneKeys.for_queue(pool.default_queue_name)
+    return sorted(j.decode() for j in await pool.zrange(keys.ready, 0, -1))
+
+
 async def _runs(services: Services) -> list[dict[str, object]]:
     async with services.engine.connect() as conn:
         rows = (await conn.execute(select(job_runs).order_by(job_runs.c.run_id))).mappings()
@@ -107,8 +115,10 @@ async def test_a_large_tick_enqueues_batches_with_deterministic_ids(
         "failed": 0,
         "deferred": 0,
         "already_done": 0,
+        "held": 0,
     }
-    assert await _queued(queue) == [f"batch:{JOB}:{ms}:{i}" for i in range(3)]
+    assert await _waiting(queue) == [f"batch:{JOB}:{ms}:{i}" for i in range(3)]
+    assert len(await _queued(queue)) == 3  # one taker a batch, up to WORKER_MAX_JOBS
     assert mailbox.messages == []  # the tick itself sends nothing: the batches will
     [run] = await _runs(batch_services)
     assert (run["run_id"], run["status"], run["selected"]) == (tick_id, "succeeded", 0)
@@ -132,13 +142,14 @@ async def test_batches_send_each_slot_once_count_in_job_runs_and_a_repeated_tick
     await _tick(batch_services, queue, tick_id)
     worker = _worker(batch_services, queue)
     await worker.main()
-    assert worker.jobs_complete == 3 and worker.jobs_failed == 0
+    assert worker.jobs_failed == 0 and await _waiting(queue) == []
     ids = [str(m.parsed()["Message-ID"]) for m in mailbox.messages]
     assert len(ids) == 7 and len(set(ids)) == 7
     [run] = await _runs(batch_services)
     assert (run["status"], run["selected"], run["sent"], run["failed"]) == ("succeeded", 7, 7, 0)
     await _tick(batch_services, queue, tick_id)  # arq's duplicate cron run (issue #196)
-    assert await _queued(queue) == []  # every batch id still has its kept result: refused
+    assert await _queued(queue) == []  # every batch id is still kept in the lanes: refused
+    assert await _waiting(queue) == []
     assert len(mailbox.messages) == 7
 
 
@@ -153,7 +164,7 @@ async def test_two_workers_share_the_batches_of_overlapping_ticks_and_send_each_
     first, second = _cron_id()[0], _cron_id(1)[0]
     await _tick(batch_services, queue, first)
     await _tick(batch_services, queue, second)  # same slots, other batch ids: 8 batches
-    assert len(await _queued(queue)) == 8
+    assert len(await _waiting(queue)) == 8
     other = open_services(settings.model_copy(update={"batch_size": BATCH}), _now)
     try:
         workers = [_worker(batch_services, queue), _worker(other, queue)]
@@ -161,7 +172,7 @@ async def test_two_workers_share_the_batches_of_overlapping_ticks_and_send_each_
     finally:
         await close_services(other)
     assert [w.jobs_complete > 0 for w in workers] == [True, True]
-    assert sum(w.jobs_complete for w in workers) == 8
+    assert await _waiting(queue) == []
     ids = [str(m.parsed()["Message-ID"]) for m in mailbox.messages]
     assert len(ids) == 12 and len(set(ids)) == 12
     runs = await _runs(batch_services)

@@ -1,24 +1,28 @@
-"""Scale-out: a worker's cron tick selects what is due and hands the sending to batch jobs.
+"""Scale-out: a worker's cron tick selects what is due and hands the sending to batches.
 
-The tick stays cheap (one indexed query and a few Redis writes), and the batches are ordinary
-arq jobs on the worker's queue, so every worker attached to that Redis, on any machine, takes
-a share of the sending. Rules:
+The tick stays cheap (one indexed query and a few Redis writes), and the batches wait in the
+priority lanes of ``jobs.lanes``, taken by small arq jobs ("tokens") on the worker's queue, so
+every worker attached to that Redis, on any machine, takes a share of the sending, the most
+urgent batch first. Rules:
 
 * A tick with at most ``BATCH_SIZE`` ids sends them itself: no queue round trip for the
   common small tick.
-* Otherwise batch ``i`` of the tick at ``T`` is enqueued as ``batch:<job>:<T unix ms>:<i>``
-  and kept ``BATCH_KEEP_RESULT_SECONDS`` after it ran. arq refuses an id whose job or result
-  still exists, so a tick that runs twice (arq issue #196) enqueues nothing new.
+* Otherwise batch ``i`` of the tick at ``T`` is put in its job's lane as
+  ``batch:<job>:<T unix ms>:<i>``, its payload kept for the catch-up window and the lanes'
+  longest head start; a tick that runs twice (arq issue #196) adds nothing new. The tick
+  enqueues up to ``WORKER_MAX_JOBS`` tokens; each takes the best-ranked batch, runs it and
+  enqueues its successor while batches wait.
 * The database claim in ``reminders_sent`` still decides who sends a slot: a batch run twice,
   or two batches that select one slot, send it once.
 * A batch that fails or is lost leaves its slots unclaimed or released: the next tick inside
   the catch-up window selects them again. A batch interrupted by SIGTERM hands its claims back
-  and arq runs it again (``BATCH_MAX_TRIES``).
+  and goes back to its lane; one whose worker died is taken again once its lease runs out.
 * Counts go to the tick's one ``job_runs`` row (``runs.add_counts``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,6 +32,7 @@ import structlog
 
 from notifier.app import Services
 from notifier.batching import batched
+from notifier.jobs import lanes
 from notifier.jobs.context import JobContext
 from notifier.jobs.registry import batched_jobs
 from notifier.jobs.runs import TickRow, add_counts, describe_error, fail_run
@@ -35,10 +40,11 @@ from notifier.services.batches import TickInstant
 from notifier.services.counts import TickCounts
 
 log = structlog.get_logger("notifier.fanout")
-BATCH_FUNCTION = "process_batch"
-BATCH_KEEP_RESULT_SECONDS = 600  # longer than any duplicate tick arrives late (~60 s)
+BATCH_FUNCTION = lanes.TAKER_FUNCTION
 BATCH_TIMEOUT_SECONDS = 300
 BATCH_MAX_TRIES = 3
+# A taken batch not done by then (its worker died) is taken again by the next token.
+BATCH_LEASE_MS = (BATCH_TIMEOUT_SECONDS + 30) * 1000
 
 
 def batch_job_id(job: str, tick: datetime, index: int) -> str:
@@ -67,21 +73,29 @@ async def fan_out_tick(
         return await halves.process_batch(services, ids, TickInstant(now, services.clock()))
     chunks = list(batched(ids, size))
     began = services.clock()
-    enqueued = 0
+    keys = lanes.LaneKeys.for_queue(redis.default_queue_name)
+    base: dict[str, Any] = {
+        "job": job,
+        "run": str(row.id),
+        "instant": now.isoformat(),
+        "began": began.isoformat(),
+        "rank": lanes.rank(int(began.timestamp() * 1000), lanes.lane_of(job)),
+    }
+    ttl = _payload_ttl(services)
+    added = 0
     for index, chunk in enumerate(chunks):
-        batch = {
-            "job": job,
-            "run": str(row.id),
-            "instant": now.isoformat(),
-            "began": began.isoformat(),
-            "ids": _strings(chunk),
-        }
-        found = await redis.enqueue_job(
-            BATCH_FUNCTION, batch, _job_id=batch_job_id(job, scheduled, index)
-        )
-        enqueued += found is not None
-    log.info("batches_enqueued", ids=len(ids), batches=len(chunks), enqueued=enqueued)
+        batch = {**base, "ids": _strings(chunk)}
+        added += await lanes.put(redis, keys, batch_job_id(job, scheduled, index), batch, ttl)
+    tokens = min(added, services.settings.worker_max_jobs)
+    await lanes.start_tokens(redis, tokens, int(began.timestamp() * 1000))
+    log.info("batches_enqueued", ids=len(ids), batches=len(chunks), enqueued=added, tokens=tokens)
     return TickCounts()
+
+
+def _payload_ttl(services: Services) -> int:
+    """How long a batch may wait: its window, plus the longest head start a lane may give."""
+    head_start = max(lanes.LANE_HEAD_START_SECONDS.values())
+    return int(services.settings.catch_up_minutes * 60 + head_start)
 
 
 def _strings(ids: Sequence[uuid.UUID]) -> list[str]:
@@ -116,3 +130,33 @@ async def process_batch(ctx: JobContext, batch: dict[str, Any]) -> dict[str, int
 
 def _uuids(ids: Sequence[str]) -> list[uuid.UUID]:
     return [uuid.UUID(i) for i in ids]
+
+
+async def take_batch(ctx: JobContext) -> dict[str, int]:
+    """The arq token: takes the most urgent batch of the lanes, runs it, starts a successor.
+
+    Cancelled (the worker stopping), it gives the batch back at its rank, and arq runs the
+    token again; a batch that failed is not retried here (its slots are released or
+    unclaimed, and the next tick selects them again).
+    """
+    redis = ctx["redis"]
+    keys = lanes.LaneKeys.for_queue(redis.default_queue_name)
+    taken = await lanes.take(redis, keys, BATCH_LEASE_MS)
+    if taken is None:
+        return {}
+    batch_id, batch = taken
+    try:
+        return await process_batch(ctx, batch)
+    except asyncio.CancelledError:
+        await lanes.give_back(redis, keys, batch_id, batch)
+        raise
+    finally:
+        await _finish_token(ctx, keys, batch_id)
+
+
+async def _finish_token(ctx: JobContext, keys: lanes.LaneKeys, batch_id: str) -> None:
+    """Releases the batch's lease and, while batches wait, enqueues the token's successor."""
+    redis = ctx["redis"]
+    await lanes.done(redis, keys, batch_id)
+    if await lanes.waiting(redis, keys):
+        await lanes.start_tokens(redis, 1, int(ctx["services"].clock().timestamp() * 1000))

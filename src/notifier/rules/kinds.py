@@ -21,7 +21,7 @@ Horizons, per kind (cleanup and ``/health`` read them):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 # Contract section 9: the ways a notification reaches a user.
@@ -76,11 +76,16 @@ class Kind:
 
 @dataclass(frozen=True)
 class Job:
-    """One job: its name (``notifier run JOB``, ``JOB_<NAME>_*``), default cron, kind sent."""
+    """One job: its name (``notifier run JOB``, ``JOB_<NAME>_*``), default cron, kind sent,
+    and its priority lane (1 most urgent: reminders the user acts on within minutes; 2 the
+    day's mail, due within its catch-up window; 3 housekeeping that may wait).
+    ``jobs.lanes`` takes batches by lane and ``delivery.rate_limit`` spends the relay's rate
+    by lane."""
 
     name: str
     schedule: str
     kind: str | None = None
+    lane: int = field(kw_only=True)
 
 
 # task_due: a task is emailed once it is due within this lead.
@@ -182,17 +187,21 @@ RECURRING_TASK = Kind(
 LEDGER_KINDS: tuple[Kind, ...] = (*KINDS, RECURRING_TASK)
 
 JOBS: tuple[Job, ...] = (
-    Job("appointment_reminders", "* * * * *", "appointment_reminder"),
-    Job("daily_digest", "* * * * *", "daily_digest"),
-    Job("weekly_report", "* * * * *", "weekly_report"),
-    Job("notes_reminders", "* * * * *", "notes_reminder"),
-    Job("task_due_reminders", "*/5 * * * *", "task_due"),
-    Job("task_reminders", "* * * * *", "task_reminder"),
-    Job("overdue_scanner", "*/15 * * * *", "task_overdue"),
-    Job("recurring_tasks", "*/5 * * * *"),
-    Job("cleanup", "17 3 * * *"),
+    Job("appointment_reminders", "* * * * *", "appointment_reminder", lane=1),
+    Job("daily_digest", "* * * * *", "daily_digest", lane=2),
+    Job("weekly_report", "* * * * *", "weekly_report", lane=2),
+    Job("notes_reminders", "* * * * *", "notes_reminder", lane=2),
+    Job("task_due_reminders", "*/5 * * * *", "task_due", lane=2),
+    Job("task_reminders", "* * * * *", "task_reminder", lane=1),
+    Job("overdue_scanner", "*/15 * * * *", "task_overdue", lane=2),
+    Job("recurring_tasks", "*/5 * * * *", lane=3),
+    Job("cleanup", "17 3 * * *", lane=3),
 )
 JOB_NAMES: tuple[str, ...] = tuple(job.name for job in JOBS)
 DEFAULT_SCHEDULES: dict[str, str] = {job.name: job.schedule for job in JOBS}
 # The notification kind each job sends (contract section 3); None for jobs that send none.
 JOB_KINDS: dict[str, str | None] = {job.name: job.kind for job in JOBS}
+# Priority lanes (1 first): a job's batches, and a kind's share of the relay's rate.
+LANES: tuple[int, ...] = (1, 2, 3)
+JOB_LANES: dict[str, int] = {job.name: job.lane for job in JOBS}
+KIND_LANES: dict[str, int] = {kind.name: JOB_LANES[kind.job] for kind in LEDGER_KINDS}
