@@ -32,6 +32,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from ruamel.yaml import YAML
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.db.engine import make_engine
 from notifier.db.schema import job_runs
@@ -112,7 +113,6 @@ class LoginCaptureServer(CaptureServer):
 class WorkerRun:
     """What the image did, gathered once for the module's tests."""
 
-    database_url: str
     secrets: dict[str, str]
     migrate: subprocess.CompletedProcess[str]
     check: subprocess.CompletedProcess[str] | None = None
@@ -168,10 +168,6 @@ async def empty_database(pg: Server) -> AsyncIterator[str]:
     await _admin(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def _env_options(env: dict[str, str]) -> list[str]:
-    return [option for key, value in env.items() for option in ("--env", f"{key}={value}")]
-
-
 def _plain_env(redis_server: Server, smtp: CaptureServer, health_port: int) -> dict[str, str]:
     """What is no secret: on the command line, where ``podman inspect`` shows it."""
     return {
@@ -187,23 +183,19 @@ def _plain_env(redis_server: Server, smtp: CaptureServer, health_port: int) -> d
     }
 
 
+def _run_options(secrets: Secrets, env: dict[str, str]) -> list[str]:
+    """Host networking (the suite's servers are on loopback), secrets and the plain variables;
+    no healthcheck timer (podman would ask systemd for one, absent here: the test runs the
+    HEALTHCHECK itself)."""
+    options = ["--network", "host", "--health-interval", "disable", *secrets.run_options()]
+    return options + [opt for key, value in env.items() for opt in ("--env", f"{key}={value}")]
+
+
 async def _run_once(
     args: list[str], secrets: Secrets, env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
     """``notifier ARGS`` in a throwaway container of the image."""
-    return await asyncio.to_thread(
-        podman,
-        "run",
-        "--rm",
-        "--network",
-        "host",
-        "--health-interval",
-        "disable",
-        *secrets.run_options(),
-        *_env_options(env),
-        IMAGE,
-        *args,
-    )
+    return await asyncio.to_thread(podman, "run", "--rm", *_run_options(secrets, env), IMAGE, *args)
 
 
 async def _get_health(port: int) -> tuple[int, dict[str, Any]]:
@@ -230,6 +222,36 @@ async def _healthcheck_passes(name: str, run: WorkerRun) -> bool:
     return True
 
 
+def _secret_env(pg: Server, database: str, values: dict[str, str]) -> dict[str, str]:
+    """The variables passed as podman secrets. PostgreSQL trusts loopback here, so any
+    password in ``DATABASE_URL`` opens it; it must still never show."""
+    plain_url = db_url(pg, database).replace("+asyncpg", "")
+    with_password = plain_url.replace("notifier@", f"notifier:{values['database']}@")
+    return {"DATABASE_URL": with_password, **{k: v for k, v in values.items() if k.isupper()}}
+
+
+async def _seed_due_reminder(engine: AsyncEngine) -> None:
+    """An appointment whose 60-minute reminder fell due a minute ago: the next tick sends it."""
+    data = Data(engine)
+    user = await data.user(email=RECIPIENT)
+    await data.appointment(user, datetime.now(UTC) + timedelta(minutes=59))
+
+
+async def _record_outcome(run: WorkerRun, engine: AsyncEngine, smtp: CaptureServer) -> None:
+    """What the database, the capture and the image's metadata say after the worker stopped."""
+    run.sent = len(smtp.messages)
+    run.ledger = await statuses(engine)
+    async with engine.connect() as conn:
+        revision = await conn.execute(text("SELECT version_num FROM alembic_version"))
+        run.schema_revision = revision.scalar()
+        ticks = await conn.execute(
+            select(job_runs).where(job_runs.c.job_name == "appointment_reminders")
+        )
+        run.tick = dict(ticks.mappings().first() or {})
+    for args in (("image", "inspect", IMAGE), ("history", "--no-trunc", IMAGE)):
+        run.image_text += (await asyncio.to_thread(podman, *args)).stdout
+
+
 @pytest.fixture(scope="module")
 async def worker_run(
     image: str,
@@ -239,43 +261,22 @@ async def worker_run(
     empty_database: str,
     secret_values: dict[str, str],
 ) -> AsyncIterator[WorkerRun]:
-    prefix = f"notifier-test-{uuid.uuid4().hex[:8]}"
-    plain_url = db_url(pg, empty_database).replace("+asyncpg", "")
-    # PostgreSQL trusts loopback here, so any password opens it; it must still never show.
-    database_url = plain_url.replace("notifier@", f"notifier:{secret_values['database']}@")
-    secrets = Secrets(
-        prefix,
-        {"DATABASE_URL": database_url, **{k: v for k, v in secret_values.items() if k.isupper()}},
-    )
+    """migrate, check, then a worker container stopped mid-send; everything it showed."""
+    name = f"notifier-test-{uuid.uuid4().hex[:8]}"
+    secrets = Secrets(name, _secret_env(pg, empty_database, secret_values))
     health_port = free_port()
     env = _plain_env(redis_server, login_smtp, health_port)
     engine = make_engine(db_url(pg, empty_database), pool_size=2)
     secrets.create()
     try:
-        run = WorkerRun(
-            database_url, secret_values, await _run_once(["migrate"], secrets, env), None
-        )
+        run = WorkerRun(secret_values, await _run_once(["migrate"], secrets, env))
         run.check = await _run_once(["check"], secrets, env)
-        async with engine.connect() as conn:
-            run.schema_revision = (
-                await conn.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar()
-        data = Data(engine)
-        user = await data.user(email=RECIPIENT)
-        await data.appointment(user, datetime.now(UTC) + timedelta(minutes=59))
-        await _run_worker(run, prefix, secrets, env, health_port, login_smtp)
-        run.sent = len(login_smtp.messages)
-        run.ledger = await statuses(engine)
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                select(job_runs).where(job_runs.c.job_name == "appointment_reminders")
-            )
-            run.tick = dict(rows.mappings().first() or {})
-        run.image_text = (await asyncio.to_thread(podman, "image", "inspect", IMAGE)).stdout
-        run.image_text += (await asyncio.to_thread(podman, "history", "--no-trunc", IMAGE)).stdout
+        await _seed_due_reminder(engine)
+        await _run_worker(run, name, secrets, env, health_port, login_smtp)
+        await _record_outcome(run, engine, login_smtp)
         yield run
     finally:
-        await asyncio.to_thread(podman, "rm", "--force", "--time", "0", prefix)
+        await asyncio.to_thread(podman, "rm", "--force", "--time", "0", name)
         secrets.remove()
         await engine.dispose()
 
@@ -288,40 +289,17 @@ async def _run_worker(
     health_port: int,
     smtp: LoginCaptureServer,
 ) -> None:
-    """The image's default command, started detached; stopped while it hands a reminder over."""
+    """The image's default command, started detached; stopped while it hands a reminder over.
+    A wait that fails says so with the container's last log lines."""
     started = await asyncio.to_thread(
-        podman,
-        "run",
-        "--detach",
-        "--name",
-        name,
-        "--network",
-        "host",
-        "--health-interval",
-        "disable",  # no systemd timer here: the test runs the healthcheck itself
-        *secrets.run_options(),
-        *_env_options(env),
-        IMAGE,
+        podman, "run", "--detach", "--name", name, *_run_options(secrets, env), IMAGE
     )
     assert started.returncode == 0, started.stderr
     try:
-        await wait_until(lambda: _health_answers(health_port), 60, "/health answers 200")
-        run.health_status, run.health_body = await _get_health(health_port)
-        await wait_until(lambda: _healthcheck_passes(name, run), 60, "the HEALTHCHECK passes")
-        pid1 = await asyncio.to_thread(podman, "exec", name, "cat", "/proc/1/status")
-        run.pid1_status = pid1.stdout
-        await wait_until(
-            lambda: asyncio.to_thread(smtp.in_flight.receiving.wait, 0.5),
-            FIRST_TICK_TIMEOUT,
-            "the worker's first tick hands the reminder to SMTP",
-        )
-        began = time.monotonic()
-        stop = await asyncio.to_thread(
-            podman, "stop", "--time", str(stop_grace_seconds()), name, timeout=120
-        )
-        run.stop_seconds = time.monotonic() - began
-        assert stop.returncode == 0, stop.stderr
-        print(f"SIGTERM with a send in flight: stopped in {run.stop_seconds:.1f} s")
+        await _watch_and_stop(run, name, health_port, smtp)
+    except AssertionError as exc:
+        logs = await asyncio.to_thread(podman, "logs", "--tail", "30", name)
+        raise AssertionError(f"{exc}\ncontainer log:\n{logs.stdout}{logs.stderr}") from None
     finally:
         inspected = await asyncio.to_thread(podman, "container", "inspect", name)
         run.inspect_text = inspected.stdout
@@ -330,6 +308,28 @@ async def _run_worker(
             run.exit_code = run.inspect[0]["State"]["ExitCode"]
         logs = await asyncio.to_thread(podman, "logs", name)
         run.logs = logs.stdout + logs.stderr
+
+
+async def _watch_and_stop(
+    run: WorkerRun, name: str, health_port: int, smtp: LoginCaptureServer
+) -> None:
+    await wait_until(lambda: _health_answers(health_port), 60, "/health answers 200")
+    run.health_status, run.health_body = await _get_health(health_port)
+    await wait_until(lambda: _healthcheck_passes(name, run), 60, "the HEALTHCHECK passes")
+    pid1 = await asyncio.to_thread(podman, "exec", name, "cat", "/proc/1/status")
+    run.pid1_status = pid1.stdout
+    await wait_until(
+        lambda: asyncio.to_thread(smtp.in_flight.receiving.wait, 0.5),
+        FIRST_TICK_TIMEOUT,
+        "the worker's first tick hands the reminder to SMTP",
+    )
+    began = time.monotonic()
+    stop = await asyncio.to_thread(
+        podman, "stop", "--time", str(stop_grace_seconds()), name, timeout=120
+    )
+    run.stop_seconds = time.monotonic() - began
+    assert stop.returncode == 0, stop.stderr
+    print(f"SIGTERM with a send in flight: stopped in {run.stop_seconds:.1f} s")
 
 
 def test_the_image_runs_as_its_unprivileged_user(worker_run: WorkerRun) -> None:
