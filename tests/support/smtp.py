@@ -7,6 +7,7 @@ import email
 import email.policy
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any, TextIO
@@ -21,6 +22,7 @@ class Captured:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    at: float = 0.0  # time.monotonic() when it was accepted
 
     def parsed(self) -> EmailMessage:
         msg = email.message_from_bytes(self.data, policy=email.policy.default)
@@ -51,6 +53,12 @@ class CaptureHandler:
     rcpt_delay: float = 0.0
     answer_delay: float = 0.0
     pipelining: bool = True
+    # A relay's rate limit: past ``rate_cap`` recipients accepted in the last second, RCPT is
+    # answered ``rate_refusal`` (a 454 or 421, as SES and Postfix's anvil answer).
+    rate_cap: int | None = None
+    rate_refusal: str = "454 4.7.0 Throttling failure: maximum sending rate exceeded"
+    refusals: int = 0
+    recent: deque[float] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(
@@ -71,15 +79,35 @@ class CaptureHandler:
         if self.tempfail.get(address, 0) > 0:
             self.tempfail[address] -= 1
             return "451 4.3.0 try again later"
+        if self._over_rate():
+            self.refusals += 1
+            return self.rate_refusal
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    def _over_rate(self) -> bool:
+        """Counts this recipient in the last second's; True (not counted) past ``rate_cap``."""
+        if self.rate_cap is None:
+            return False
+        now = time.monotonic()
+        while self.recent and self.recent[0] <= now - 1.0:
+            self.recent.popleft()
+        if len(self.recent) >= self.rate_cap:
+            return True
+        self.recent.append(now)
+        return False
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
         with self.lock:
             self.messages.append(
-                Captured(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+                Captured(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.content),
+                    time.monotonic(),
+                )
             )
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)
@@ -92,6 +120,8 @@ class CaptureHandler:
         self.tempfail.clear()
         self.delay = self.rcpt_delay = self.answer_delay = 0.0
         self.pipelining = True
+        self.rate_cap, self.refusals = None, 0
+        self.recent.clear()
 
     def snapshot(self) -> list[Captured]:
         with self.lock:

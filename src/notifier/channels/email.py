@@ -21,7 +21,7 @@ from notifier.content.render import Privacy, RenderedContent, render
 from notifier.content.unsubscribe import unsubscribe_url
 from notifier.delivery.ledger import SlotKey
 from notifier.delivery.smtp import SmtpPool
-from notifier.rules.kinds import BY_NAME, EMAIL
+from notifier.rules.kinds import BY_NAME, EMAIL, KIND_LANES
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,9 @@ class EmailChannel:
         return build_message(message)
 
     async def transmit(self, delivery: Delivery, rendered: Rendered) -> None:
-        await self._smtp.send(self._from, delivery.address or "", rendered.payload)
+        """Sends over the pool; the kind's lane orders it in the relay's rate limit."""
+        lane = KIND_LANES.get(delivery.key.kind, 2)
+        await self._smtp.send(self._from, delivery.address or "", rendered.payload, lane)
 
     async def record(self, conn: AsyncConnection, sent: Sequence[Rendered], now: datetime) -> None:
         return None

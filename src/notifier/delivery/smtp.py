@@ -17,15 +17,17 @@ from aiosmtplib.typing import SMTPStatus
 
 from notifier.content.mime import BadAddressError, check_address
 from notifier.delivery.pipelining import ReplyReader, pipelined_send, quit_session, take_over
+from notifier.delivery.rate_limit import SLOW_DOWN_CODES, RelayLimiter
 
 
 class SendError(Exception):
     """A send that did not go through; ``permanent`` ones must not be retried."""
 
-    def __init__(self, reason: str, *, permanent: bool) -> None:
+    def __init__(self, reason: str, *, permanent: bool, code: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.code = code  # the relay's reply code, when it answered
         self.attempts = 1
 
 
@@ -48,9 +50,11 @@ def classify(exc: BaseException) -> SendError:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [err.code for err in exc.recipients]
         permanent = bool(codes) and all(code >= 500 for code in codes)
-        return SendError(f"recipient refused ({','.join(map(str, codes))})", permanent=permanent)
+        reason = f"recipient refused ({','.join(map(str, codes))})"
+        return SendError(reason, permanent=permanent, code=min(codes, default=None))
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return SendError(f"SMTP {exc.code} ({type(exc).__name__})", permanent=exc.code >= 500)
+        reason = f"SMTP {exc.code} ({type(exc).__name__})"
+        return SendError(reason, permanent=exc.code >= 500, code=exc.code)
     return SendError(f"SMTP unavailable ({type(exc).__name__})", permanent=False)
 
 
@@ -75,10 +79,16 @@ class _Session:
 
 
 class SmtpPool:
-    """Hands out connected sessions; one that failed is dropped and reconnected lazily."""
+    """Hands out connected sessions; one that failed is dropped and reconnected lazily.
+
+    With a ``limiter`` (``SMTP_RATE_LIMIT``) each send first waits for its instant in the
+    pool-wide rate, holding its session (sessions freed at once would leave in a burst), and a
+    421/454 answer pauses every worker's sends.
+    """
 
     def __init__(self, options: SmtpOptions) -> None:
         self._options = options
+        self.limiter: RelayLimiter | None = None
         self._idle: asyncio.Queue[_Session] = asyncio.Queue()
         for _ in range(options.size):
             self._idle.put_nowait(self._new_session())
@@ -111,8 +121,8 @@ class SmtpPool:
         session.reader = take_over(session.client, self._options.timeout)
         return session
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> None:
-        """Sends one message; raises SendError.
+    async def send(self, sender: str, recipient: str, data: bytes, lane: int = 2) -> None:
+        """Sends one message; raises SendError. ``lane``: its priority for the relay's rate.
 
         The recipient passes the address rule once more here, the last step before a command
         line: an address that could end or add an SMTP command is refused for good, before
@@ -124,16 +134,18 @@ class SmtpPool:
             raise SendError(str(exc), permanent=True) from None
         session = await self._idle.get()
         try:
+            if self.limiter is not None:
+                await self.limiter.acquire(lane)
             session = await self._ready(session)
             if session.reader is not None:
                 await pipelined_send(session.reader, sender, recipient, data)
             else:
                 await _transaction(session.client, sender, recipient, data)
         except _REFUSALS as exc:  # the server answered and the envelope was reset: keep it
-            raise classify(exc) from None
+            raise await self._slowed(classify(exc)) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await _discard(session)  # no longer connected: the next send opens a new one
-            raise classify(exc) from None
+            raise await self._slowed(classify(exc)) from None
         except asyncio.CancelledError:
             _hang_up(session)  # cut mid-transaction: the session is out of step with its server
             raise
@@ -142,6 +154,12 @@ class SmtpPool:
             raise SendError(f"SMTP client error ({type(exc).__name__})", permanent=False) from None
         finally:
             self._idle.put_nowait(session)
+
+    async def _slowed(self, error: SendError) -> SendError:
+        """A 421/454 pauses the whole pool's sends (every worker's), not this session's only."""
+        if self.limiter is not None and error.code in SLOW_DOWN_CODES:
+            await self.limiter.refused()
+        return error
 
     async def verify(self) -> None:
         """Connects as a send would (TLS, login) and says NOOP; for ``notifier check``.
@@ -159,6 +177,9 @@ class SmtpPool:
         """Quits every connected session; idempotent."""
         while not self._idle.empty():
             await _discard(self._idle.get_nowait())
+        if self.limiter is not None:
+            limiter, self.limiter = self.limiter, None
+            await limiter.close()
 
 
 async def _transaction(client: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:

@@ -23,6 +23,7 @@ from notifier.app import Services
 from notifier.channels.base import Channel, Delivery, Rendered, SelfRecording
 from notifier.delivery import ledger
 from notifier.delivery.ledger import Outcome, SlotKey
+from notifier.delivery.rate_limit import relay_limiter
 from notifier.delivery.retry import send_with_retry
 from notifier.delivery.smtp import SendError
 from notifier.services.counts import TickCounts
@@ -117,9 +118,17 @@ async def _deliver_each(
     services: Services, deliveries: Sequence[Delivery], sending: Sending
 ) -> list[str | BaseException]:
     """Each slot sent on its own (email, webhook), concurrently, every one to its end."""
+    _limit_relay_rate(services)
     return await asyncio.gather(
         *(_deliver(services, d, sending) for d in deliveries), return_exceptions=True
     )
+
+
+def _limit_relay_rate(services: Services) -> None:
+    """Gives the SMTP pool its ``SMTP_RATE_LIMIT`` limiter the first time it is needed (the
+    pool lives as long as the services, and closes it)."""
+    if services.smtp.limiter is None and services.settings.smtp_rate_limit is not None:
+        services.smtp.limiter = relay_limiter(services.settings)
 
 
 def _each(
