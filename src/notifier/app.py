@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.channels.base import Channel
 from notifier.channels.registry import build_channels, webhook_options
 from notifier.config import Settings
+from notifier.content.decoding import IDENTITY, Decoder, DecoderLoadError, load_decoder
 from notifier.content.render import make_environment
 from notifier.db.engine import make_engine
 from notifier.db.known_zones import KnownZones
@@ -47,6 +48,8 @@ class Services:
     channels: Mapping[str, Channel]
     # The local-time zones in use as last read (``db.known_zones``).
     zones: KnownZones = field(default_factory=KnownZones)
+    # The host's CONTENT_DECODER (contract section 12), loaded once here; identity when unset.
+    decoder: Decoder = IDENTITY
 
 
 def smtp_options(settings: Settings) -> SmtpOptions:
@@ -65,7 +68,9 @@ def smtp_options(settings: Settings) -> SmtpOptions:
 
 def open_services(settings: Settings, clock: Clock) -> Services:
     """Builds engine, templates, SMTP pool, webhook client and channels (connections open
-    lazily)."""
+    lazily), and loads the host's content decoder first: one that cannot be loaded stops the
+    process at start with a plain message, before any tick could fail every slot with it."""
+    decoder = open_decoder(settings)
     templates = make_environment(templates_dir())
     smtp = SmtpPool(smtp_options(settings))
     webhooks = WebhookClient(webhook_options(settings))
@@ -79,7 +84,17 @@ def open_services(settings: Settings, clock: Clock) -> Services:
         send_gate=asyncio.Semaphore(max(settings.send_window, settings.smtp_pool_size)),
         webhooks=webhooks,
         channels=build_channels(settings, templates, smtp, webhooks, clock),
+        decoder=decoder,
     )
+
+
+def open_decoder(settings: Settings) -> Decoder:
+    """``CONTENT_DECODER`` imported, or ``SystemExit`` naming why not (no value, no
+    traceback: the host's module may hold keys)."""
+    try:
+        return load_decoder(settings.content_decoder)
+    except DecoderLoadError as exc:
+        raise SystemExit(f"notifier: {exc}") from None
 
 
 async def close_services(services: Services) -> None:

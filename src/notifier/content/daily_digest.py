@@ -8,10 +8,11 @@ summary). Lists are capped by the kind (``Kind.list_cap``) and say how many more
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from notifier.content.decoding import Decoder
 from notifier.content.local_day import day_context, plural
 from notifier.content.summary import AppointmentLine, TaskLine, appointment_entry, task_list
 from notifier.timemath.zones import in_zone
@@ -33,6 +34,11 @@ class DigestFacts:
     appointments: Sequence[AppointmentLine]
     appointments_total: int | None = None  # None: all are listed
     tasks: DayTasks = field(default_factory=DayTasks)
+
+    def decoded(self, decoder: Decoder) -> DigestFacts:
+        """The lists with the host's encrypted values decoded (``CONTENT_DECODER``)."""
+        tasks = replace(self.tasks, due=decoder.task_lines(self.tasks.due))
+        return replace(self, appointments=decoder.appointment_lines(self.appointments), tasks=tasks)
 
 
 def _time(item: AppointmentLine, zone: ZoneInfo, day_abbreviation: str) -> str:

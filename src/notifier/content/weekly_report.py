@@ -8,10 +8,11 @@ also when all are empty. Each list is capped by the kind (``Kind.list_cap``) and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from notifier.content.decoding import Decoder
 from notifier.content.local_day import amount, day_context, long_date
 from notifier.content.summary import (
     AppointmentLine,
@@ -36,6 +37,16 @@ class WeekFacts:
     overdue_total: int = 0
     completed: Sequence[TaskLine] = ()
     completed_total: int = 0
+
+    def decoded(self, decoder: Decoder) -> WeekFacts:
+        """The lists with the host's encrypted values decoded (``CONTENT_DECODER``)."""
+        return replace(
+            self,
+            appointments=decoder.appointment_lines(self.appointments),
+            due=decoder.task_lines(self.due),
+            overdue=decoder.task_lines(self.overdue),
+            completed=decoder.task_lines(self.completed),
+        )
 
 
 def _appointments(facts: WeekFacts, zone: ZoneInfo, base: str) -> dict[str, object]:

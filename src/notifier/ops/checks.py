@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from notifier.app import smtp_options
 from notifier.config import Settings
+from notifier.content.decoding import DecoderLoadError, load_decoder
 from notifier.db.engine import make_engine
 from notifier.db.migrate import alembic_config
 from notifier.delivery.smtp import SmtpPool
@@ -186,6 +187,18 @@ def check_tz_database() -> CheckResult:
     return CheckResult("tz_database", OK, current_tz_database().describe())
 
 
+def check_content_decoder(settings: Settings) -> CheckResult:
+    """Whether ``CONTENT_DECODER`` imports as the worker will import it at start; the reason
+    names the module, never a value (an import-time exception by its type alone)."""
+    try:
+        decoder = load_decoder(settings.content_decoder)
+    except DecoderLoadError as exc:
+        return CheckResult("decoder", FAIL, scrub(str(exc), secrets_of(settings)))
+    if decoder.spec is None:
+        return CheckResult("decoder", OK, "CONTENT_DECODER unset: values are used as stored")
+    return CheckResult("decoder", OK, f"CONTENT_DECODER {decoder.spec} loads")
+
+
 def database_location(settings: Settings) -> str:
     url = make_url(settings.async_database_url())
     if url.drivername.startswith("sqlite"):
@@ -300,6 +313,7 @@ async def run_probe(name: str, probe: Probe, where: str, settings: Settings) -> 
 async def run_checks(settings: Settings, now: datetime) -> list[CheckResult]:
     """Every check, in a fixed order."""
     results = [check_configuration(settings, now), check_tz_database()]
+    results.append(check_content_decoder(settings))
     for name, probe, where in PROBES:
         results.append(
             await run_probe(name, probe, scrub(where(settings), secrets_of(settings)), settings)

@@ -5,10 +5,11 @@ row query and context builder (``services.appointment_reminders.row_query``, the
 notes reminder's own ``prepare`` steps, ``services.task_common``'s task rows), then the
 kind's templates through ``channels.email.email_parts`` with the setup the email channel gets
 (``channels.registry.email_setup``: links, headers and the ``CONTENT_PRIVACY`` mode), so the
-preview shows what that mode lets the email say. Nothing is claimed, sent or recorded. The
-email is rendered as if sent at ``--at``; whatever would stop the real send (a switch, a
-cancelled appointment, a task done) is reported as a note, and the content is still shown
-when it can be built.
+preview shows what that mode lets the email say; values pass through the host's
+``CONTENT_DECODER`` as in a send, and one it refuses is reported, never shown. Nothing is
+claimed, sent or recorded. The email is rendered as if sent at ``--at``; whatever would stop
+the real send (a switch, a cancelled appointment, a task done) is reported as a note, and the
+content is still shown when it can be built.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from jinja2 import Environment
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from notifier.app import open_decoder
 from notifier.channels.addresses import Addresses
 from notifier.channels.email import email_parts
 from notifier.channels.registry import email_setup
 from notifier.config import Settings
 from notifier.content.appointment_reminder import reminder_context
+from notifier.content.decoding import Decoder, UndecodableError
 from notifier.content.mime import BadAddressError, check_address
 from notifier.content.render import RenderedContent
 from notifier.content.task_notification import task_context
@@ -103,9 +106,13 @@ async def build_preview(
     engine: AsyncEngine, templates: Environment, settings: Settings, request: Request
 ) -> Preview:
     """Loads the rows, builds the kind's context and renders its three templates."""
+    decoder = open_decoder(settings)
     async with engine.connect() as conn:
         user = await load_user(conn, request.user_id)
-        draft = await _BUILDERS[request.kind](conn, settings, user, request)
+        try:
+            draft = await _BUILDERS[request.kind](conn, settings, user, request, decoder)
+        except UndecodableError as exc:
+            raise NothingToPreviewError(f"{exc}: the send would be recorded failed") from None
     notes = user_notes(user, request.kind, request.at) + draft.notes
     key = SlotKey(request.kind, draft.entity_id, request.user_id, request.at)
     parts = email_parts(email_setup(settings), templates, key, draft.context)
@@ -151,7 +158,7 @@ async def _one(conn: AsyncConnection, stmt: Select[Any], what: str, user: User) 
 
 
 async def _appointment(
-    conn: AsyncConnection, settings: Settings, user: User, request: Request
+    conn: AsyncConnection, settings: Settings, user: User, request: Request, decoder: Decoder
 ) -> Draft:
     a = appointments.c
     entity = request.entity_id or await _first(
@@ -164,7 +171,7 @@ async def _appointment(
     )
     query = appointment_reminders.row_query([entity], conn.dialect.name)
     row = await _one(conn, query, "appointment", user)
-    facts = appointment_reminders.appointment_facts(row)
+    facts = appointment_reminders.appointment_facts(row, decoder)
     context = reminder_context(facts, get_zone(user.zone_name), request.at, settings.app_base_url)
     notes = []
     if row["status"] != "scheduled":
@@ -193,6 +200,8 @@ async def _local_day(
     user: User,
     request: Request,
     spec: tuple[str, time, Weekdays, Prepare],
+    *,
+    decoder: Decoder,
 ) -> Draft:
     """The local-time kind's email of the user's local date at ``--at``, via its ``prepare``."""
     kind, at_time, days, prepare = spec
@@ -200,7 +209,7 @@ async def _local_day(
     item = _due_user(user, kind, day, at_time)
     catch_up = timedelta(minutes=settings.catch_up_minutes)
     window = Window(item.slot.due - catch_up, item.slot.due)
-    plan = LocalTimePlan()
+    plan = LocalTimePlan(decoder=decoder)
     await prepare(conn, [item], TickContext(window, catch_up, settings.app_base_url), plan)
     if not plan.deliveries:
         reasons = "; ".join(o.reason or o.status for o in plan.outcomes) or "nothing is due"
@@ -211,27 +220,33 @@ async def _local_day(
     return Draft(item.key.user_id, plan.deliveries[0].context, notes)
 
 
-async def _digest(conn: AsyncConnection, settings: Settings, user: User, request: Request) -> Draft:
+async def _digest(
+    conn: AsyncConnection, settings: Settings, user: User, request: Request, decoder: Decoder
+) -> Draft:
     r = user.recipient
     try:
         days = digest_weekdays(r.digest_skip_weekends, r.digest_days)
     except BadWeekdaysError as exc:
         raise NothingToPreviewError(f"{exc}: the digest would be recorded failed") from None
     spec = ("daily_digest", r.digest_time, days, daily_digest.prepare)
-    return await _local_day(conn, settings, user, request, spec)
+    return await _local_day(conn, settings, user, request, spec, decoder=decoder)
 
 
-async def _weekly(conn: AsyncConnection, settings: Settings, user: User, request: Request) -> Draft:
+async def _weekly(
+    conn: AsyncConnection, settings: Settings, user: User, request: Request, decoder: Decoder
+) -> Draft:
     r = user.recipient
     days = one_weekday(r.weekly_report_day)
     spec = ("weekly_report", r.weekly_report_time, days, weekly_report.prepare)
-    return await _local_day(conn, settings, user, request, spec)
+    return await _local_day(conn, settings, user, request, spec, decoder=decoder)
 
 
-async def _notes(conn: AsyncConnection, settings: Settings, user: User, request: Request) -> Draft:
+async def _notes(
+    conn: AsyncConnection, settings: Settings, user: User, request: Request, decoder: Decoder
+) -> Draft:
     r = user.recipient
     spec = ("notes_reminder", r.notes_reminder_time, EVERY_DAY, notes_reminders.prepare)
-    return await _local_day(conn, settings, user, request, spec)
+    return await _local_day(conn, settings, user, request, spec, decoder=decoder)
 
 
 def _task_row_query(task_id: uuid.UUID) -> Select[Any]:
@@ -241,9 +256,11 @@ def _task_row_query(task_id: uuid.UUID) -> Select[Any]:
     return join_recipient(stmt.where(t.id == task_id), t.user_id)
 
 
-def _task_draft(row: Any, user: User, request: Request, settings: Settings) -> Draft:
+def _task_draft(
+    row: Any, user: User, request: Request, settings: Settings, decoder: Decoder
+) -> Draft:
     zone = get_zone(user.zone_name)
-    context = task_context(task_facts(row), zone, request.at, settings.app_base_url)
+    context = task_context(task_facts(row, decoder), zone, request.at, settings.app_base_url)
     notes = []
     if row["completed"] or row["deleted_at"] is not None:
         notes.append("the task is completed or deleted: nothing is sent")
@@ -258,6 +275,7 @@ async def _task(
     settings: Settings,
     user: User,
     request: Request,
+    decoder: Decoder,
     *,
     condition: ColumnElement[bool],
     order: Any,
@@ -274,11 +292,11 @@ async def _task(
         missing,
     )
     row = await _one(conn, _task_row_query(entity), "task", user)
-    return row, _task_draft(row, user, request, settings)
+    return row, _task_draft(row, user, request, settings, decoder)
 
 
 async def _task_due(
-    conn: AsyncConnection, settings: Settings, user: User, request: Request
+    conn: AsyncConnection, settings: Settings, user: User, request: Request, decoder: Decoder
 ) -> Draft:
     t = tasks.c
     row, draft = await _task(
@@ -286,6 +304,7 @@ async def _task_due(
         settings,
         user,
         request,
+        decoder,
         condition=t.due_date > request.at,
         order=t.due_date,
         missing="the user has no open task due after that instant (give --entity)",
@@ -299,7 +318,7 @@ async def _task_due(
 
 
 async def _task_overdue(
-    conn: AsyncConnection, settings: Settings, user: User, request: Request
+    conn: AsyncConnection, settings: Settings, user: User, request: Request, decoder: Decoder
 ) -> Draft:
     t = tasks.c
     row, draft = await _task(
@@ -307,6 +326,7 @@ async def _task_overdue(
         settings,
         user,
         request,
+        decoder,
         condition=t.due_date < request.at,
         order=t.due_date.desc(),
         missing="the user has no open task past due at that instant (give --entity)",
@@ -319,7 +339,7 @@ async def _task_overdue(
 
 
 async def _task_reminder(
-    conn: AsyncConnection, settings: Settings, user: User, request: Request
+    conn: AsyncConnection, settings: Settings, user: User, request: Request, decoder: Decoder
 ) -> Draft:
     r = task_reminders.c
     entity = request.entity_id or await _first(
@@ -333,7 +353,7 @@ async def _task_reminder(
     query = task_reminder_service.fresh_rows([entity], conn.dialect.name)
     row = await _one(conn, query, "unsent task reminder", user)
     zone = get_zone(user.zone_name)
-    context = task_context(task_facts(row), zone, request.at, settings.app_base_url)
+    context = task_context(task_facts(row, decoder), zone, request.at, settings.app_base_url)
     notes = []
     refusal = refusal_of(RecipientState.from_row(row), BY_NAME[request.kind])
     for reason in (task_reminder_service.not_sendable(row, request.at), refusal):
@@ -344,7 +364,7 @@ async def _task_reminder(
     return Draft(entity, context, notes)
 
 
-Builder = Callable[[AsyncConnection, Settings, User, Request], Awaitable[Draft]]
+Builder = Callable[[AsyncConnection, Settings, User, Request, Decoder], Awaitable[Draft]]
 _BUILDERS: dict[str, Builder] = {
     "appointment_reminder": _appointment,
     "daily_digest": _digest,

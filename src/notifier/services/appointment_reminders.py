@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.app import Services
 from notifier.channels.base import Delivery
 from notifier.content.appointment_reminder import AppointmentFacts, reminder_context
+from notifier.content.decoding import IDENTITY, Decoder
 from notifier.db.engine import autocommit
 from notifier.db.id_lists import among
 from notifier.db.schema import appointments, clients, notification_settings, users, workspaces
@@ -185,7 +186,10 @@ def plan_row(
             continue
 
         def make(key: SlotKey, address: str | None, due: datetime = due.due) -> Delivery:
-            return _delivery(row, key, address, due, now=now, catch_up=catch_up, base=base_url)
+            facts = appointment_facts(row, plan.decoder)
+            return _delivery(
+                facts, row, key, address, due, now=now, catch_up=catch_up, base=base_url
+            )
 
         plan.offer(_key(row, due.slot), who, KIND, now, make, deadline=row["starts_at"])
 
@@ -195,6 +199,7 @@ def _key(row: Any, slot: datetime, channel: str = EMAIL) -> SlotKey:
 
 
 def _delivery(
+    facts: AppointmentFacts,
     row: Any,
     key: SlotKey,
     address: str | None,
@@ -205,21 +210,23 @@ def _delivery(
     base: str,
 ) -> Delivery:
     """The reminder on one channel; its catch-up window runs from ``due`` (the slot, or the
-    end of the quiet period that held it) and never past the appointment's start."""
+    end of the quiet period that held it) and never past the appointment's start. ``facts``
+    are the row's, decoded."""
     zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
     return Delivery(
         key=key,
         address=address,
-        context=reminder_context(appointment_facts(row), zone, now, base),
+        context=reminder_context(facts, zone, now, base),
         expires_at=min(due + catch_up, row["starts_at"]),
         due_at=due,
         workspace_id=row["recipient_workspace_id"],
     )
 
 
-def appointment_facts(row: Any) -> AppointmentFacts:
-    """The values of one ``row_query`` row that the email shows."""
-    return AppointmentFacts(
+def appointment_facts(row: Any, decoder: Decoder = IDENTITY) -> AppointmentFacts:
+    """The values of one ``row_query`` row that the email shows, through the host's decoder
+    (``UndecodableError`` for a value it refuses: raised inside the per-row guard)."""
+    facts = AppointmentFacts(
         appointment_id=str(row["id"]),
         starts_at=row["starts_at"],
         client_name=row["client_name"],
@@ -227,6 +234,7 @@ def appointment_facts(row: Any) -> AppointmentFacts:
         location=row["location"],
         user_name=row["user_name"],
     )
+    return decoder.appointment(facts)
 
 
 JOB = BatchedJob(due_ids, process_batch)

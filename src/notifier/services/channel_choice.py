@@ -49,8 +49,9 @@ def quiet_columns() -> list[Any]:
 
 
 def new_plan(services: Services) -> Plan:
-    """A batch's plan, knowing whether webhooks are set up on this worker."""
-    return Plan(webhooks=webhook_setup(services.settings))
+    """A batch's plan, knowing whether webhooks are set up on this worker and the host's
+    content decoder."""
+    return Plan(webhooks=webhook_setup(services.settings), decoder=services.decoder)
 
 
 def addressee(

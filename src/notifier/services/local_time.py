@@ -55,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
 from notifier.channels.base import Delivery
+from notifier.content.decoding import Decodable, Decoder
 from notifier.db.engine import autocommit
 from notifier.db.id_lists import among
 from notifier.db.known_zones import ZONES_FINGERPRINT_SQL, KnownZones
@@ -136,22 +137,31 @@ class TickContext:
         plan: Plan,
         due: Sequence[DueUser],
         kind: Kind,
-        facts: Mapping[DueUser, object],
+        facts: Mapping[DueUser, Decodable],
         context: Callable[..., Mapping[str, object]],
     ) -> None:
         """Each due user's summary email (digest, weekly report): ``context`` builds it from
-        the user's slot and their ``facts``, under the per-row guard."""
+        the user's slot and their ``facts``, decoded (``CONTENT_DECODER``) under the per-row
+        guard."""
         for item in due:
-            build = partial(
-                context,
-                user_name=item.user_name,
-                day=item.slot.day,
-                due=item.slot.due,
-                zone=item.zone,
-                facts=facts[item],
-                base_url=self.base_url,
-            )
+            build = partial(self._summary, plan.decoder, item, facts[item], context)
             self.build_and_offer(plan, item, kind, build)
+
+    def _summary(
+        self,
+        decoder: Decoder,
+        item: DueUser,
+        facts: Decodable,
+        context: Callable[..., Mapping[str, object]],
+    ) -> Mapping[str, object]:
+        return context(
+            user_name=decoder.user_name(item.user_name),
+            day=item.slot.day,
+            due=item.slot.due,
+            zone=item.zone,
+            facts=facts.decoded(decoder),
+            base_url=self.base_url,
+        )
 
     def build_and_offer(
         self, plan: Plan, item: DueUser, kind: Kind, build: Callable[[], Mapping[str, object]]

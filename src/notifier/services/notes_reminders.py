@@ -11,10 +11,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import time
 from functools import partial
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from notifier.content.decoding import Decoder
 from notifier.content.notes_reminder import notes_context
 from notifier.db.schema import (
     NOTES_DUE_COLUMNS,
@@ -41,7 +43,8 @@ async def prepare(
             plan.skip_all(item.key, item.who, "no draft session notes")
             continue
         build = partial(
-            notes_context,
+            _context,
+            plan.decoder,
             user_name=item.user_name,
             day=item.slot.day,
             due=item.slot.due,
@@ -50,6 +53,12 @@ async def prepare(
             base_url=ctx.base_url,
         )
         ctx.build_and_offer(plan, item, KIND, build)
+
+
+def _context(decoder: Decoder, *, user_name: str | None, **rest: Any) -> dict[str, object]:
+    """``notes_context`` with the user's name decoded (``CONTENT_DECODER``): called under
+    ``build_and_offer``'s per-row guard, so a name that fails to decode costs that slot."""
+    return notes_context(user_name=decoder.user_name(user_name), **rest)
 
 
 async def draft_counts(conn: AsyncConnection, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:

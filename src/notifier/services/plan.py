@@ -19,6 +19,7 @@ import structlog
 
 from notifier.channels.addresses import Addresses, NoAddressError, WebhookSetup
 from notifier.channels.base import Delivery
+from notifier.content.decoding import IDENTITY, Decoder
 from notifier.delivery.ledger import Outcome, SlotKey
 from notifier.rules.kinds import Kind
 from notifier.rules.recipient import Hold, RecipientState, Send, Skip, decide
@@ -47,6 +48,9 @@ class Plan:
     deliveries: list[Delivery] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     webhooks: WebhookSetup = field(default_factory=lambda: WebhookSetup(False, False))
+    # The host's CONTENT_DECODER: content is built under ``row``, so a value it refuses
+    # costs that slot alone.
+    decoder: Decoder = IDENTITY
 
     def skip(self, key: SlotKey, reason: str) -> None:
         self.outcomes.append(Outcome(key, "skipped", reason))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from notifier.content.decoding import UndecodableError
 from notifier.content.mime import BadAddressError
 from notifier.rules.appointment_reminders import BadOffsetsError
 from notifier.rules.recurrence import BadRecurrenceError
@@ -14,6 +15,7 @@ _DESCRIBED = (
     BadOffsetsError,
     BadRecurrenceError,
     OutOfCalendarError,
+    UndecodableError,  # names the table and column, and the cause by its type alone
 )
 
 

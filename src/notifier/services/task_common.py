@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
 from notifier.channels.base import Delivery
+from notifier.content.decoding import IDENTITY, Decoder
 from notifier.content.task_notification import TaskFacts, task_context
 from notifier.db.engine import autocommit
 from notifier.db.schema import notification_settings, tasks, users, workspaces
@@ -81,9 +82,10 @@ def join_recipient(stmt: Select[Any], user_id: Any) -> Select[Any]:
     )
 
 
-def task_facts(row: Any) -> TaskFacts:
-    """The task's values as the templates show them."""
-    return TaskFacts(
+def task_facts(row: Any, decoder: Decoder = IDENTITY) -> TaskFacts:
+    """The task's values as the templates show them, through the host's decoder
+    (``UndecodableError`` for a value it refuses: raised inside the per-row guard)."""
+    facts = TaskFacts(
         task_id=str(row["task_id"]),
         title=row["title"],
         description=row["description"],
@@ -91,6 +93,7 @@ def task_facts(row: Any) -> TaskFacts:
         due_date=row["due_date"],
         user_name=row["user_name"],
     )
+    return decoder.task(facts)
 
 
 def plan_row(
@@ -114,7 +117,7 @@ def plan_row(
     def make(channel_key: SlotKey, address: str | None) -> Delivery:
         zone = get_zone(effective_zone_name(row["user_zone"], row["workspace_zone"]))
         check_in_calendar(key.slot, zone, slot_column)
-        context = task_context(task_facts(row), zone, now, base_url)
+        context = task_context(task_facts(row, plan.decoder), zone, now, base_url)
         workspace = row["recipient_workspace_id"]
         return Delivery(channel_key, address, context, expires_at, after_sent, due_at, workspace)
 
