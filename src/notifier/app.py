@@ -19,7 +19,7 @@ from notifier.channels.registry import build_channels, webhook_options
 from notifier.config import Settings
 from notifier.content.decoding import IDENTITY, Decoder, DecoderLoadError, load_decoder
 from notifier.content.render import make_environment
-from notifier.db.engine import make_engine
+from notifier.db.engine import Schemas, make_engine
 from notifier.db.known_zones import KnownZones
 from notifier.delivery.smtp import SmtpOptions, SmtpPool
 from notifier.delivery.webhook import WebhookClient
@@ -76,7 +76,11 @@ def open_services(settings: Settings, clock: Clock) -> Services:
     webhooks = WebhookClient(webhook_options(settings))
     return Services(
         settings=settings,
-        engine=make_engine(settings.async_database_url(), pool_size=settings.smtp_pool_size + 4),
+        engine=make_engine(
+            settings.async_database_url(),
+            pool_size=settings.smtp_pool_size + 4,
+            schemas=Schemas.of(settings),
+        ),
         templates=templates,
         smtp=smtp,
         clock=clock,

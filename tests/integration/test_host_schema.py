@@ -205,3 +205,43 @@ async def test_a_full_migrate_refuses_a_host_schema_apart_from_its_own(
     assert result.returncode != 0
     assert "--own-tables-only" in result.stderr
     assert await host.admin("SELECT 1 FROM pg_tables WHERE schemaname = 'notifier'") == []
+
+
+async def test_a_view_without_a_column_is_named_by_check_and_fails_that_kinds_tick_alone(
+    settings: Settings, host: HostDatabase, mailbox: CaptureServer
+) -> None:
+    env = guest_env(settings, host)
+    await notifier(["migrate", "--own-tables-only"], env)
+    fine = (await notifier(["check"], env)).stdout
+    assert "app_views (host), notifier (worker): no UPDATE on app_views.tasks" in fine
+    columns = ", ".join(c.name for c in notification_settings.columns if c.name != "digest_days")
+    await host.admin(
+        "DROP VIEW app_views.notification_settings;"
+        f"CREATE VIEW app_views.notification_settings AS SELECT {columns}"
+        " FROM app.notification_settings;"
+        f"GRANT SELECT ON app_views.notification_settings TO {ROLE};"
+    )
+    named = "app_views.notification_settings: lacks digest_days (json or jsonb)"
+    check = await asyncio.to_thread(run_notifier, ["check"], env)
+    assert check.returncode != 0 and named in check.stdout
+
+    workspace, user = uuid.uuid4(), uuid.uuid4()
+    await host.write(insert(workspaces).values(id=workspace, name="P", timezone="UTC"))
+    await host.write(insert(users).values(id=user, workspace_id=workspace, email="pat@example.com"))
+    at = datetime(2026, 6, 9, 7, 0, tzinfo=UTC)
+    await host.write(insert(notification_settings).values(user_id=user, digest_enabled=True))
+    failed = await asyncio.to_thread(
+        run_notifier, ["run", "daily_digest", "--at", at.isoformat()], env
+    )
+    assert failed.returncode != 0
+    assert named in failed.stderr
+    errors = await host.admin("SELECT error FROM notifier.job_runs WHERE job_name = 'daily_digest'")
+    assert [row["error"] for row in errors] == [f"host relations: {named}"]
+    starts = at + timedelta(hours=1)
+    await host.write(
+        insert(appointments).values(
+            id=uuid.uuid4(), user_id=user, starts_at=starts, ends_at=starts, status="scheduled"
+        )
+    )
+    result = await notifier(["run", "appointment_reminders", "--at", at.isoformat()], env)
+    assert json.loads(result.stdout)["sent"] == 1 and len(mailbox.messages) == 1

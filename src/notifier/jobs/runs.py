@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from notifier.app import Services
+from notifier.db.host_relations import host_problems
 from notifier.delivery import run_ledger
 from notifier.jobs.registry import tick_functions
 from notifier.services.counts import TickCounts
@@ -111,7 +112,7 @@ async def run_recorded(
         counts = await (runner(row) if runner else tick(services, now))
         return counts
     except Exception as exc:
-        error = describe_error(exc)
+        error = await tick_error(services, exc)
         log.error("tick_failed", error=error)  # no traceback: frames can hold row data
         raise
     finally:
@@ -130,6 +131,28 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
+# PostgreSQL's codes for a relation or column that is not there or not of the type a statement
+# needs: undefined column and table, datatype mismatch, undefined function (an operator on a
+# wrong type), cannot coerce.
+_HOST_SHAPE_CODES = frozenset({"42703", "42P01", "42804", "42883", "42846"})
+
+
+async def tick_error(services: Services, exc: BaseException) -> str:
+    """``describe_error``, or, when the fault is the shape of a host relation (a view without
+    a column, a column of another type), the problems ``notifier check`` names for it."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in _HOST_SHAPE_CODES:
+        try:
+            async with services.engine.connect() as conn:
+                found = await host_problems(conn)
+        except Exception:
+            found = []
+        if found:
+            return "host relations: " + "; ".join(found)
+    return describe_error(exc)
+
+
 async def add_counts(services: Services, row_id: uuid.UUID, counts: TickCounts) -> None:
     """A finished batch adds its counts to its tick's row."""
     await run_ledger.add_counts(services.engine, row_id, counts.as_dict())
@@ -137,4 +160,4 @@ async def add_counts(services: Services, row_id: uuid.UUID, counts: TickCounts) 
 
 async def fail_run(services: Services, row_id: uuid.UUID, exc: BaseException) -> None:
     """A batch that raised marks its tick ``failed`` (the first error is kept)."""
-    await run_ledger.fail_run(services.engine, row_id, describe_error(exc))
+    await run_ledger.fail_run(services.engine, row_id, await tick_error(services, exc))

@@ -26,7 +26,8 @@ from sqlalchemy.engine import Connection, make_url
 from notifier.app import smtp_options
 from notifier.config import Settings
 from notifier.content.decoding import DecoderLoadError, load_decoder
-from notifier.db.engine import make_engine
+from notifier.db.engine import Schemas, make_engine
+from notifier.db.host_relations import host_problems, privilege_problems
 from notifier.db.migrate import alembic_config
 from notifier.delivery.smtp import SmtpPool
 from notifier.rules.kinds import JOB_NAMES, KINDS
@@ -207,7 +208,10 @@ def database_location(settings: Settings) -> str:
 
 
 def _revisions(connection: Connection, settings: Settings) -> tuple[set[str], set[str]]:
-    current = set(MigrationContext.configure(connection).get_current_heads())
+    opts = {"version_table_schema": settings.notifier_schema}
+    if connection.dialect.name != "postgresql":
+        opts = {}
+    current = set(MigrationContext.configure(connection, opts=opts).get_current_heads())
     url = settings.database_url.get_secret_value()
     heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
     return current, heads
@@ -215,7 +219,7 @@ def _revisions(connection: Connection, settings: Settings) -> tuple[set[str], se
 
 async def check_database(settings: Settings) -> CheckResult:
     """Connects, runs a query, and compares the schema's revision with this version's head."""
-    engine = make_engine(settings.async_database_url(), pool_size=1)
+    engine = make_engine(settings.async_database_url(), pool_size=1, schemas=Schemas.of(settings))
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -238,6 +242,26 @@ def wanted_of(heads: set[str]) -> str:
 def redis_location(settings: Settings) -> str:
     parts = urlsplit(settings.redis_url.get_secret_value())
     return f"{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+async def check_host_relations(settings: Settings) -> CheckResult:
+    """The host's relations in ``HOST_SCHEMA`` (section 12): every column the worker reads,
+    with a compatible type; SELECT on each; the worker's schema owned by this role."""
+    engine = make_engine(settings.async_database_url(), pool_size=1, schemas=Schemas.of(settings))
+    try:
+        async with engine.connect() as conn:
+            if conn.dialect.name != "postgresql":
+                return CheckResult("host", OK, "SQLite: the host's tables are the worker's")
+            failures = await host_problems(conn)
+            denied, warnings = await privilege_problems(conn)
+    finally:
+        await engine.dispose()
+    if failures or denied:
+        return CheckResult("host", FAIL, "; ".join([*failures, *denied]))
+    where = f"{settings.host_schema} (host), {settings.notifier_schema} (worker)"
+    if warnings:
+        return CheckResult("host", WARN, f"{where}: " + "; ".join(warnings))
+    return CheckResult("host", OK, f"{where}: every column the worker reads, readable")
 
 
 async def check_redis(settings: Settings) -> CheckResult:
@@ -294,6 +318,7 @@ async def check_smtp(settings: Settings) -> CheckResult:
 Probe = Callable[[Settings], Awaitable[CheckResult]]
 PROBES: tuple[tuple[str, Probe, Callable[[Settings], str]], ...] = (
     ("postgresql", check_database, database_location),
+    ("host", check_host_relations, database_location),
     ("redis", check_redis, redis_location),
     ("smtp", check_smtp, smtp_location),
 )

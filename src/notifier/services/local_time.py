@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from functools import cache, partial
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import structlog
 from sqlalchemy import Select, Uuid, func, select, text
@@ -56,7 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.app import Services
 from notifier.channels.base import Delivery
 from notifier.content.decoding import Decodable, Decoder
-from notifier.db.engine import autocommit
+from notifier.db.engine import autocommit, host_schema, own_schema, qualified
 from notifier.db.id_lists import among
 from notifier.db.known_zones import ZONES_FINGERPRINT_SQL, KnownZones
 from notifier.db.schema import (
@@ -269,6 +269,8 @@ async def candidate_ids(
     users are then selected in this same tick).
     """
     known = known if known is not None else KnownZones()
+    if not await _copy_kept(conn, known):
+        return await _select_direct(conn, kind, selection_plan(all_zones(), window))
     if known.zones:
         ids, fingerprint = await _select(conn, kind, selection_plan(known.zones, window))
         if known.holds(fingerprint):
@@ -288,7 +290,8 @@ async def _read_zones(conn: AsyncConnection, known: KnownZones) -> None:
         zones = (await conn.execute(select(local_time_zones.c.zone))).scalars().all()
         known.remember(tuple(zones), None)
         return
-    stmt = text(f"SELECT zone, ({ZONES_FINGERPRINT_SQL}) FROM local_time_zones")
+    zones = qualified(own_schema(conn), "local_time_zones")
+    stmt = text(f"SELECT zone, ({ZONES_FINGERPRINT_SQL.format(zones=zones)}) FROM {zones}")
     rows = (await conn.execute(stmt)).all()
     known.remember(tuple(r[0] for r in rows), rows[0][1] if rows else None)
 
@@ -313,7 +316,7 @@ async def _select(
         return [], None
     if conn.dialect.name == "postgresql":
         return await _select_postgresql(conn, kind, plan)
-    stmt = text(selection_sql(kind, conn.dialect.name)).bindparams(
+    stmt = text(selection_sql(kind, conn.dialect.name, own_schema(conn))).bindparams(
         kind=kind.kind, **plan_params(plan, conn.dialect)
     )
     scalars = (await conn.execute(stmt.columns(user_id=Uuid()))).scalars()
@@ -331,7 +334,7 @@ async def _select_postgresql(
     arrays = _plan_arrays(plan)
     params = (*(arrays[name] for name in _PLAN_ARRAYS), kind.kind)
     result: Result[str, uuid.UUID | None] = await conn.exec_driver_sql(
-        _positional_sql(kind), params
+        _positional_sql(kind, own_schema(conn)), params
     )
     rows = [(row[0], row[1]) for row in result]
     found = {user_id for _, user_id in rows if user_id is not None}
@@ -339,9 +342,9 @@ async def _select_postgresql(
 
 
 @cache
-def _positional_sql(kind: LocalTimeKind) -> str:
+def _positional_sql(kind: LocalTimeKind, schema: str | None) -> str:
     """The PostgreSQL statement of ``kind`` with ``$n`` in place of its named parameters."""
-    sql = selection_sql(kind, "postgresql")
+    sql = selection_sql(kind, "postgresql", schema)
     for number, name in enumerate((*_PLAN_ARRAYS, "kind"), start=1):
         sql = sql.replace(f":{name}", f"${number}")
     return sql
@@ -423,17 +426,10 @@ JOIN unnest(CAST(:los AS time[]), CAST(:his AS time[]), CAST(:slots AS timestamp
             CAST(:isodows AS integer[])) WITH ORDINALITY AS p(lo, hi, slot, isodow, entry)
   ON p.entry = z.entry
 CROSS JOIN LATERAL (
-    SELECT s.user_id FROM local_time_schedules AS s
+    SELECT s.user_id FROM {schedules} AS s
     WHERE s.zone = z.zone AND s.{time} BETWEEN p.lo AND p.hi AND {due}
       AND {days}
-      AND (NOT EXISTS (
-        SELECT 1 FROM reminders_sent AS r
-        WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
-          AND r.slot = p.slot AND {taken})
-      OR EXISTS (
-        SELECT 1 FROM reminders_sent AS r
-        WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
-          AND r.slot = p.slot AND {retryable}))
+      AND {not_done}
     OFFSET 0) AS s
 ) AS c ON true
 """,
@@ -441,33 +437,46 @@ CROSS JOIN LATERAL (
 SELECT s.user_id
 FROM json_each(:plan) AS p
 JOIN json_each(p.value, '$.zones') AS z
-JOIN local_time_schedules AS s
+JOIN {schedules} AS s
   ON s.zone = z.value
  AND s.{time} BETWEEN json_extract(p.value, '$.lo') AND json_extract(p.value, '$.hi')
 WHERE {due} AND {days}
-  AND (NOT EXISTS (
-    SELECT 1 FROM reminders_sent AS r
-    WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
-      AND r.slot = json_extract(p.value, '$.slot') AND {taken})
-  OR EXISTS (
-    SELECT 1 FROM reminders_sent AS r
-    WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
-      AND r.slot = json_extract(p.value, '$.slot') AND {retryable}))
+  AND {not_done}
 """,
 }
+# The slot of plan row ``p`` not yet finished nor claimed for user ``s`` (both dialects).
+_NOT_DONE_SQL = """(NOT EXISTS (
+        SELECT 1 FROM {ledger} AS r
+        WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
+          AND r.slot = {slot} AND {taken})
+      OR EXISTS (
+        SELECT 1 FROM {ledger} AS r
+        WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
+          AND r.slot = {slot} AND {retryable}))"""
 
 
-def selection_sql(kind: LocalTimeKind, dialect_name: str) -> str:
-    """The selection statement of ``kind`` in the caller's dialect."""
+def selection_sql(kind: LocalTimeKind, dialect_name: str, schema: str | None = None) -> str:
+    """The selection statement of ``kind`` in the caller's dialect, over the worker's tables
+    in ``schema``."""
     template = _SELECTION_SQL.get(dialect_name)
     if template is None:
         raise NotImplementedError(f"unsupported database dialect {dialect_name!r}")
-    isodow = "p.isodow" if dialect_name == "postgresql" else "json_extract(p.value, '$.isodow')"
+    pg = dialect_name == "postgresql"
+    isodow = "p.isodow" if pg else "json_extract(p.value, '$.isodow')"
     return template.format(
+        schedules=qualified(schema, "local_time_schedules"),
         time=kind.schedule_time.name,
         due=" AND ".join(f"s.{column}" for column in kind.due_columns),
         days=kind.schedule_days.format(isodow=isodow),
-        fingerprint=ZONES_FINGERPRINT_SQL,
+        fingerprint=ZONES_FINGERPRINT_SQL.format(zones=qualified(schema, "local_time_zones")),
+        not_done=_not_done(schema, "p.slot" if pg else "json_extract(p.value, '$.slot')"),
+    )
+
+
+def _not_done(schema: str | None, slot: str) -> str:
+    return _NOT_DONE_SQL.format(
+        ledger=qualified(schema, "reminders_sent"),
+        slot=slot,
         taken=TAKEN_SQL,
         retryable=RETRYABLE_SQL,
     )
@@ -595,3 +604,81 @@ def _refuse(plan: Plan, key: SlotKey, who: Addressee, kind: LocalTimeKind, reaso
 def _key(kind: str, row: Mapping[str, Any], slot: DueSlot) -> SlotKey:
     """Entity and user are both the user; the slot is the local date (contract section 3)."""
     return SlotKey(kind, row["id"], row["id"], slot_instant(slot.day))
+
+
+# Without the copy (``migrate --own-tables-only``: no triggers on the host's tables, which may
+# be views), the same plan joins the host's rows themselves, read as the copy's columns with the
+# contract's defaults. No index can serve it: its cost is a read of every user, measured in
+# ``bench/host_views.py``. The plan covers every zone tzdata knows (there is no list of the
+# zones in use); a user whose zone name tzdata does not know is not selected here.
+_HOST_SOURCE_SQL = """
+SELECT u.id AS user_id,
+       coalesce(nullif(u.timezone, ''), nullif(w.timezone, ''), 'UTC') AS zone,
+       coalesce(u.is_active, false) AS is_active,
+       coalesce(n.email_enabled, true) AS email_enabled,
+       coalesce(n.digest_enabled, false) AS digest_enabled,
+       coalesce(n.digest_time, time '07:00') AS digest_time,
+       coalesce(n.digest_skip_weekends, false) AS digest_skip_weekends,
+       coalesce(n.notes_reminder_enabled, false) AS notes_reminder_enabled,
+       coalesce(n.notes_reminder_time, time '18:00') AS notes_reminder_time,
+       coalesce(n.weekly_report_enabled, false) AS weekly_report_enabled,
+       coalesce(n.weekly_report_day, 1) AS weekly_report_day,
+       coalesce(n.weekly_report_time, time '08:00') AS weekly_report_time,
+       coalesce(CAST(n.digest_days AS text), 'null') <> 'null' AS digest_days_set
+FROM {users} AS u
+LEFT JOIN {workspaces} AS w ON w.id = u.workspace_id
+LEFT JOIN {settings} AS n ON n.user_id = u.id
+"""
+_DIRECT_SQL = """
+SELECT DISTINCT s.user_id
+FROM unnest(CAST(:zones AS text[]), CAST(:entries AS integer[])) AS z(zone, entry)
+JOIN unnest(CAST(:los AS time[]), CAST(:his AS time[]), CAST(:slots AS timestamptz[]),
+            CAST(:isodows AS integer[])) WITH ORDINALITY AS p(lo, hi, slot, isodow, entry)
+  ON p.entry = z.entry
+JOIN ({source}) AS s ON s.zone = z.zone AND s.{time} BETWEEN p.lo AND p.hi
+WHERE {due} AND {days} AND {not_done}
+"""
+
+
+@cache
+def direct_sql(kind: LocalTimeKind, own: str | None, host: str | None) -> str:
+    """The selection of ``kind`` straight from the host's relations in ``host``."""
+    source = _HOST_SOURCE_SQL.format(
+        users=qualified(host, "users"),
+        workspaces=qualified(host, "workspaces"),
+        settings=qualified(host, "notification_settings"),
+    )
+    return _DIRECT_SQL.format(
+        source=source,
+        time=kind.schedule_time.name,
+        due=" AND ".join(f"s.{column}" for column in kind.due_columns),
+        days=kind.schedule_days.format(isodow="p.isodow"),
+        not_done=_not_done(own, "p.slot"),
+    )
+
+
+async def _select_direct(
+    conn: AsyncConnection, kind: LocalTimeKind, plan: Sequence[PlanEntry]
+) -> list[uuid.UUID]:
+    """The direct selection's user ids (PostgreSQL only: SQLite always keeps the copy)."""
+    sql = direct_sql(kind, own_schema(conn), host_schema(conn))
+    stmt = text(sql).bindparams(kind=kind.kind, **_plan_arrays(plan))
+    return sorted((await conn.execute(stmt.columns(user_id=Uuid()))).scalars())
+
+
+async def _copy_kept(conn: AsyncConnection, known: KnownZones) -> bool:
+    """Whether the copy's sync function exists (so its triggers do); asked once a process."""
+    if known.copy_kept is None:
+        if conn.dialect.name != "postgresql":
+            known.copy_kept = True
+        else:
+            name = qualified(own_schema(conn), "notifier_sync_local_time_schedules")
+            found = await conn.scalar(text("SELECT to_regproc(:name) IS NOT NULL"), {"name": name})
+            known.copy_kept = bool(found)
+    return known.copy_kept
+
+
+@cache
+def all_zones() -> tuple[str, ...]:
+    """Every zone name tzdata knows, and UTC."""
+    return tuple(sorted(available_timezones() | {"UTC"}))
