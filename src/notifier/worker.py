@@ -28,6 +28,8 @@ from notifier.jobs.fanout import (
     BATCH_FUNCTION,
     BATCH_MAX_TRIES,
     BATCH_TIMEOUT_SECONDS,
+    LEGACY_BATCH_FUNCTION,
+    process_batch,
     take_batch,
 )
 from notifier.jobs.registry import tick_functions
@@ -105,6 +107,17 @@ def batch_function() -> Function:
     )
 
 
+def legacy_batch_function() -> Function:
+    """Batches enqueued as arq jobs by a version before the lanes, still run during an
+    upgrade (their payload is the same)."""
+    return func(
+        cast(Any, process_batch),
+        name=LEGACY_BATCH_FUNCTION,
+        timeout=BATCH_TIMEOUT_SECONDS,
+        max_tries=BATCH_MAX_TRIES,
+    )
+
+
 def lifecycle(settings: Settings) -> tuple[StartupHook, StartupHook]:
     """arq's startup and shutdown hooks, for the plain ``arq notifier.worker.WorkerSettings``.
 
@@ -130,7 +143,11 @@ def build_worker_settings(settings: Settings) -> type:
     """The flat settings class arq expects."""
     startup, shutdown = lifecycle(settings)
     attributes: dict[str, Any] = {
-        "functions": [*(job_function(job) for job in tick_functions()), batch_function()],
+        "functions": [
+            *(job_function(job) for job in tick_functions()),
+            batch_function(),
+            legacy_batch_function(),
+        ],
         "cron_jobs": cron_jobs(settings),
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -41,6 +41,7 @@ from notifier.services.counts import TickCounts
 
 log = structlog.get_logger("notifier.fanout")
 BATCH_FUNCTION = lanes.TAKER_FUNCTION
+LEGACY_BATCH_FUNCTION = "process_batch"  # one arq job per batch, before the lanes
 BATCH_TIMEOUT_SECONDS = 300
 BATCH_MAX_TRIES = 3
 # A taken batch not done by then (its worker died) is taken again by the next token.
