@@ -229,13 +229,15 @@ async def samples(dsn: str, runs: int) -> dict[str, list[str]]:
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            "SELECT user_id, entity_id FROM reminders_sent TABLESAMPLE SYSTEM (0.1) LIMIT $1", runs
+            "SELECT user_id, entity_id, kind FROM reminders_sent TABLESAMPLE SYSTEM (0.1) LIMIT $1",
+            runs,
         )
     finally:
         await conn.close()
     return {
         "users": [str(r["user_id"]) for r in rows],
         "entities": [str(r["entity_id"]) for r in rows],
+        "kinds": [str(r["kind"]) for r in rows],
     }
 
 
@@ -246,10 +248,17 @@ def _filters(built: datetime, found: dict[str, list[str]]) -> dict[str, list[Map
         "no filter (newest 50)": [{}],
         "user_id": [{"user_id": u} for u in found["users"]],
         "entity_id": [{"entity_id": e} for e in found["entities"]],
+        "entity_id & kind": [
+            {"entity_id": e, "kind": k}
+            for e, k in zip(found["entities"], found["kinds"], strict=True)
+        ],
         "kind (each kind in turn)": [{"kind": k} for k, _ in KINDS],
         "channel (each channel in turn)": [{"channel": c} for c, _ in CHANNELS],
         "status (each status in turn)": [{"status": s} for s, _ in STATUSES],
         "status=failed": [{"status": "failed"}],
+        "kind=recurring_task (0.1 % of rows)": [{"kind": "recurring_task"}],
+        "channel=webhook (3 % of rows)": [{"channel": "webhook"}],
+        "status=pending (the last hour's few)": [{"status": "pending"}],
         "span since/until (one hour, anywhere in 30 days)": [
             {"since": s.isoformat(), "until": (s + timedelta(hours=1)).isoformat()} for s in spans
         ],

@@ -233,17 +233,15 @@ reminders_sent = Table(
     ),
     Index("ix_reminders_sent_pending_lease", "lease_until", **_partial("status = 'pending'")),
     Index("ix_reminders_sent_created_at", "created_at"),
-    # The console's deliveries search (migration 0007): each filter, newest first.
+    # The console's deliveries search (migration 0007): by user, and the rows an operator
+    # looks for (failed, skipped), newest first; other filters use the indexes above.
     Index("ix_reminders_sent_user_id_created_at", "user_id", "created_at", "id"),
-    Index("ix_reminders_sent_entity_id_created_at", "entity_id", "created_at", "id"),
-    Index("ix_reminders_sent_kind_created_at", "kind", "created_at", "id"),
-    Index("ix_reminders_sent_channel_created_at", "channel", "created_at", "id"),
     Index(
-        "ix_reminders_sent_status_created_at",
+        "ix_reminders_sent_unsent_created_at",
         "status",
         "created_at",
         "id",
-        **_partial("status <> 'sent'"),
+        **_partial("status IN ('failed', 'skipped')"),
     ),
 )
 
