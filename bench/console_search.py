@@ -21,7 +21,10 @@ with its clock at the build's instant, and times ``GET /admin/api/deliveries`` f
 filter alone (``--runs`` requests each, a different value each time where the filter has
 many: a user, an entity, a span, a deep page), and ``GET /admin/`` (the overview: health
 verdict, every job's recent ticks, the 24-hour tallies behind the chart, the failures) after
-signing in. Prints one line per measurement: median, p95 and max in ms.
+signing in. Prints one line per measurement: median, p95 and max in ms. With ``--writes``
+it then times the write path's price of migration 0007's indexes: 100,000 claims (one
+``INSERT`` of ``pending`` rows, random users) and their ``sent`` marks (one ``UPDATE``),
+with and without those indexes, in a transaction rolled back each time.
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.console_search", description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument(
+        "--writes", action="store_true", help="also time claims and sent marks with and without"
+    )
     parser.add_argument(
         "--keep", type=Path, default=Path(tempfile.gettempdir()) / "notifier-console-bench"
     )
@@ -178,6 +184,57 @@ async def build(dsn: str, rows: int) -> datetime:
         await conn.close()
     await vacuum_analyze(dsn)
     return built
+
+
+# Migration 0007's indexes: the write phase times the hot path's statements with and without.
+CONSOLE_INDEXES = ("ix_reminders_sent_user_id_created_at", "ix_reminders_sent_unsent_created_at")
+CLAIMS_SQL = """
+INSERT INTO reminders_sent (id, kind, entity_id, user_id, slot, channel, status, attempts,
+                            created_at, lease_until)
+SELECT gen_random_uuid(), 'appointment_reminder', gen_random_uuid(),
+       ('00000000-0000-4000-8000-' || lpad(to_hex(1 + (n::bigint * 7919) % 100000), 12, '0'))::uuid,
+       now() + make_interval(secs => n), 'email', 'pending', 0, now(), now() + interval '5 minutes'
+FROM generate_series(1, $1) AS n
+"""
+MARKS_SQL = """
+UPDATE reminders_sent SET status = 'sent', sent_at = now(), attempts = 1, message_id = '<m@b>',
+       lease_until = NULL
+WHERE status = 'pending' AND created_at = now()
+"""
+
+
+async def _writes_once(conn: asyncpg.Connection, drop: bool, rows: int) -> tuple[float, float]:
+    """Claims ``rows`` slots in one statement and marks them sent in another, then rolls it
+    all back (the data stays as built); seconds of each."""
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        for name in CONSOLE_INDEXES if drop else ():
+            await conn.execute(f"DROP INDEX {name}")
+        started = time.perf_counter()
+        await conn.execute(CLAIMS_SQL, rows)
+        claimed = time.perf_counter()
+        await conn.execute(MARKS_SQL)
+        return claimed - started, time.perf_counter() - claimed
+    finally:
+        await transaction.rollback()
+
+
+async def writes(dsn: str, rows: int = 100_000, rounds: int = 3) -> None:
+    """The write path's price of the console's indexes, alternating with and without."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for _ in range(rounds):
+            for drop in (False, True):
+                claim, mark = await _writes_once(conn, drop, rows)
+                label = "without 0007's indexes" if drop else "with 0007's indexes"
+                print(
+                    f"writes {label}: {rows:,} claims {rows / claim:,.0f}/s, "
+                    f"{rows:,} sent marks {rows / mark:,.0f}/s",
+                    flush=True,
+                )
+    finally:
+        await conn.close()
 
 
 async def built_at(dsn: str) -> datetime | None:
@@ -354,6 +411,8 @@ async def run(args: argparse.Namespace, pg: Server, redis: Server) -> None:
     else:
         print(f"reusing the ledger built at {built.isoformat()} in {args.keep}")
     await serve(settings, built, await samples(plain_dsn(url), args.runs), args.runs)
+    if args.writes:
+        await writes(plain_dsn(url))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -217,10 +217,10 @@ async def test_filters_each_column_newest_first_in_keyset_pages(
         _, hits, _ = await api_get(console, "/admin/api/deliveries", **{column: str(value)})
         expected = [str(r["id"]) for r in reversed(rows) if r[column] == value]
         assert [h["id"] for h in hits] == expected, column
-    for status in ("sent", "failed", "skipped", "pending"):  # each through its own index
-        _, hits, _ = await api_get(console, "/admin/api/deliveries", status=status)
-        expected = [str(r["id"]) for r in reversed(rows) if r["status"] == status]
-        assert [h["id"] for h in hits] == expected, status
+    for wanted in ("sent", "failed", "skipped", "pending"):  # each through its own index
+        _, hits, _ = await api_get(console, "/admin/api/deliveries", status=wanted)
+        expected = [str(r["id"]) for r in reversed(rows) if r["status"] == wanted]
+        assert [h["id"] for h in hits] == expected, wanted
     since = (START + timedelta(minutes=3)).isoformat()
     until = (START + timedelta(minutes=6)).isoformat()
     _, span, _ = await api_get(console, "/admin/api/deliveries", since=since, until=until)
