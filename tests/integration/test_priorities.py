@@ -7,6 +7,7 @@ that record what ran: the order is the fan-out's business, not the kinds'.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from arq.worker import Worker
 
 from notifier.app import Services
 from notifier.config import Settings
+from notifier.delivery.lane_gate import LaneGate
 from notifier.jobs import arq_jobs, fanout, lanes
 from notifier.jobs.arq_jobs import job_function
 from notifier.jobs.context import JobContext
@@ -136,3 +138,23 @@ async def test_a_lane_3_batch_runs_while_lane_1_batches_keep_arriving(
     assert first_lane_3 > 2  # lane 1 went first while the lane-3 batches were young
     assert recorder.ran[first_lane_3 : first_lane_3 + 2] == [RECURRING] * 2
     assert recorder.ran[-1] == REMINDERS  # lane 1 was still arriving when lane 3 ran
+
+
+async def test_a_workers_send_slots_go_to_lane_1_before_waiting_digest_sends() -> None:
+    """Within one worker: ten digest sends wait for the one slot, then a reminder's send
+    arrives; the slot goes to the reminder when it is freed, then the digests in order."""
+    gate = LaneGate(asyncio.Semaphore(1))
+    order: list[str] = []
+
+    async def send(name: str, lane: int) -> None:
+        async with gate.slot(lane):
+            order.append(name)
+            await asyncio.sleep(0)
+
+    async with gate.slot(2):
+        digests = [asyncio.create_task(send(f"digest {i}", 2)) for i in range(10)]
+        await asyncio.sleep(0)
+        reminder = asyncio.create_task(send("reminder", 1))
+        await asyncio.sleep(0)
+    await asyncio.gather(*digests, reminder)
+    assert order == ["reminder", *(f"digest {i}" for i in range(10))]

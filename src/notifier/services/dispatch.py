@@ -22,10 +22,12 @@ from sqlalchemy import exc as sa_exc
 from notifier.app import Services
 from notifier.channels.base import Channel, Delivery, Rendered, SelfRecording
 from notifier.delivery import ledger
+from notifier.delivery.lane_gate import lane_gate
 from notifier.delivery.ledger import Outcome, SlotKey
 from notifier.delivery.rate_limit import relay_limiter
 from notifier.delivery.retry import send_with_retry
 from notifier.delivery.smtp import SendError
+from notifier.rules.kinds import KIND_LANES
 from notifier.services.counts import TickCounts
 from notifier.services.row_errors import row_error
 
@@ -337,8 +339,13 @@ async def _deliver(services: Services, delivery: Delivery, sending: Sending) -> 
     # Held until `sent` is recorded, so a crash leaves at most SEND_WINDOW accepted-but-
     # unrecorded messages per process: the duplicate bound stated in runbook.md. A channel
     # whose delivery *is* the recorded row (in-app) cannot deliver twice and sends nothing
-    # out: it skips the gate, so its marks commit in groups as large as its batch.
-    gate = contextlib.nullcontext() if channel.in_transaction else services.send_gate
+    # out: it skips the gate, so its marks commit in groups as large as its batch. Slots go
+    # to the most urgent lane first (``delivery.lane_gate``).
+    gate = (
+        contextlib.nullcontext()
+        if channel.in_transaction
+        else lane_gate(services.send_gate).slot(KIND_LANES.get(key.kind, 2))
+    )
     async with gate:
         try:
             rendered = Rendered(delivery, ident, channel.render(delivery, ident))
