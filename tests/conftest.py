@@ -17,6 +17,7 @@ import pytest
 from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
+from notifier.timemath.tz_database import use_tz_database
 from tests.support.browser import browser  # noqa: F401  (a fixture)
 from tests.support.data import Data
 from tests.support.receiver import start_receiver  # noqa: F401  (a fixture)
@@ -24,6 +25,12 @@ from tests.support.servers import Server, free_port, local_servers
 from tests.support.smtp import CaptureServer
 
 TEMPLATE_DB = "notifier_template"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests compute zones with the database every notifier process uses (the bundled
+    ``tzdata``), not the host's: the two differ for some zones."""
+    use_tz_database("bundled")
 
 
 @pytest.fixture(scope="session")

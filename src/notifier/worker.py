@@ -37,6 +37,7 @@ from notifier.logs import configure_logging
 from notifier.rules.kinds import JOB_NAMES
 from notifier.runtime import close_runtime, open_runtime
 from notifier.timemath.cron import parse_cron
+from notifier.timemath.tz_database import use_tz_database
 
 StartupHook = Callable[[JobContext], Awaitable[None]]
 CRON_KEEP_RESULT_SECONDS = 300  # stops arq's duplicate cron runs (arq issue #196)
@@ -129,6 +130,7 @@ def lifecycle(settings: Settings) -> tuple[StartupHook, StartupHook]:
         if "services" in ctx:
             return
         configure_logging(settings.log_level)
+        use_tz_database(settings.tz_database)  # as the notifier command does at its start
         runtime = await open_runtime(settings, utc_now, job_schedules(settings))
         ctx["services"], ctx["runtime"] = runtime.services, runtime
 

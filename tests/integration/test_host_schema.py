@@ -245,3 +245,49 @@ async def test_a_view_without_a_column_is_named_by_check_and_fails_that_kinds_ti
     )
     result = await notifier(["run", "appointment_reminders", "--at", at.isoformat()], env)
     assert json.loads(result.stdout)["sent"] == 1 and len(mailbox.messages) == 1
+
+
+def admin_env(settings: Settings, db: HostDatabase) -> dict[str, str]:
+    """The database owner's environment: it may create triggers on the host's tables."""
+    return service_env(
+        settings, DATABASE_URL=db.admin_url, NOTIFIER_SCHEMA="notifier", HOST_SCHEMA="app_views"
+    )
+
+
+async def test_host_triggers_keep_the_copy_current_and_come_off_again(
+    settings: Settings, host: HostDatabase, mailbox: CaptureServer
+) -> None:
+    env = guest_env(settings, host)
+    await notifier(["migrate", "--own-tables-only"], env)
+    before = await host.admin(HOST_OBJECTS)
+    installed = await notifier(["host-triggers", "install"], admin_env(settings, host))
+    tables = ["app.notification_settings", "app.users", "app.workspaces"]
+    assert installed.stdout.split() == tables
+    workspace, user = uuid.uuid4(), uuid.uuid4()
+    await host.write(insert(workspaces).values(id=workspace, name="P", timezone="Europe/Paris"))
+    await host.write(insert(users).values(id=user, workspace_id=workspace, email="pat@example.com"))
+    await host.write(
+        insert(notification_settings).values(
+            user_id=user, digest_enabled=True, digest_time=time(8, 0)
+        )
+    )
+    summary = await notifier(["run", "daily_digest", "--at", TUESDAY_8_PARIS.isoformat()], env)
+    assert json.loads(summary.stdout)["sent"] == 1
+    copied = await host.admin("SELECT zone FROM notifier.local_time_schedules")
+    assert [r["zone"] for r in copied] == ["Europe/Paris"]
+    assert await host.admin("SELECT id FROM notifier.host_changes") == []
+
+    await host.write(
+        update(workspaces).where(workspaces.c.id == workspace).values(timezone="Asia/Tokyo")
+    )
+    assert len(await host.admin("SELECT id FROM notifier.host_changes")) == 1
+    tokyo_thursday = datetime(2026, 6, 10, 23, 0, tzinfo=UTC)
+    result = await notifier(["run", "daily_digest", "--at", tokyo_thursday.isoformat()], env)
+    assert json.loads(result.stdout)["sent"] == 1
+    assert [
+        r["zone"] for r in await host.admin("SELECT zone FROM notifier.local_time_schedules")
+    ] == ["Asia/Tokyo"]
+
+    removed = await notifier(["host-triggers", "remove"], admin_env(settings, host))
+    assert removed.stdout.split() == tables
+    assert await host.admin(HOST_OBJECTS) == before

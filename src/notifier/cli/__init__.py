@@ -11,13 +11,25 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
-from notifier.cli import check, dev, migrate, preview, resend, run, upcoming, web, worker
+from notifier.cli import (
+    check,
+    dev,
+    host_triggers,
+    migrate,
+    preview,
+    resend,
+    run,
+    upcoming,
+    web,
+    worker,
+)
 from notifier.config import Settings
 from notifier.logs import configure_logging
 from notifier.timemath.tz_database import use_tz_database
 
 COMMANDS: tuple[ModuleType, ...] = (
     migrate,
+    host_triggers,
     worker,
     web,
     run,

@@ -109,26 +109,29 @@ async def host_problems(conn: AsyncConnection, tables: Sequence[Table] | None = 
     return problems(schema, expected_columns(tables), await read_columns(conn, schema))
 
 
-async def privilege_problems(conn: AsyncConnection) -> tuple[list[str], list[str]]:
-    """(failures, warnings): SELECT on every host relation and ownership of the worker's
-    schema are needed; UPDATE/INSERT on the task relations only by the task jobs."""
+async def privilege_problems(
+    conn: AsyncConnection, *, task_jobs: bool = True
+) -> tuple[list[str], list[str]]:
+    """(failures, warnings): SELECT on every host relation is needed, and the worker's schema
+    owned by this role when it is a schema of its own (beside the host's, CREATE in it);
+    UPDATE/INSERT on the task relations only while a task job runs (``task_jobs``)."""
     host, own = host_schema(conn) or "public", own_schema(conn) or "public"
     failures, warnings = [], []
     for table in host_tables():
         if not await _may(conn, f'"{host}".{table.name}', "SELECT"):
             failures.append(f"no SELECT on {host}.{table.name}")
-        for action in _WRITES.get(table.name, ()):
+        for action in _WRITES.get(table.name, ()) if task_jobs else ():
             if not await _may(conn, f'"{host}".{table.name}', action):
                 warnings.append(f"no {action} on {host}.{table.name}: the task jobs need it")
-    owner = await conn.scalar(
-        text(
-            "SELECT pg_get_userbyid(nspowner) = current_user FROM pg_namespace WHERE nspname = :s"
-        ),
-        {"s": own},
-    )
-    if not owner:
+    if own != host and not await conn.scalar(text(_OWNS), {"s": own}):
         failures.append(f"this role does not own schema {own} (NOTIFIER_SCHEMA)")
+    elif own == host and not await conn.scalar(text(_CREATES), {"s": own}):
+        failures.append(f"this role may not create tables in schema {own}")
     return failures, warnings
+
+
+_OWNS = "SELECT pg_get_userbyid(nspowner) = current_user FROM pg_namespace WHERE nspname = :s"
+_CREATES = "SELECT has_schema_privilege(:s, 'CREATE')"
 
 
 async def _may(conn: AsyncConnection, relation: str, action: str) -> bool:

@@ -17,9 +17,11 @@ class KnownZones:
 
     zones: tuple[str, ...] = ()
     fingerprint: str | None = None
-    # Whether ``local_time_schedules`` is kept by triggers on the host's tables (None: not
-    # yet asked). Under ``migrate --own-tables-only`` it is not, and selection reads the host.
+    # Whether ``local_time_schedules`` is current this tick (None: not yet asked); without it
+    # selection reads the host (``services.host_follow``). Whether the full migration's own
+    # triggers keep it, asked once a process.
     copy_kept: bool | None = None
+    kept_by_migration: bool | None = None
 
     def remember(self, zones: tuple[str, ...], fingerprint: str | None) -> None:
         self.zones, self.fingerprint = zones, fingerprint

@@ -9,9 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -345,6 +348,24 @@ local_time_schedules = Table(
         postgresql_include=["user_id", "weekly_report_day"],
         **_partial(WEEKLY_DUE),
     ),
+)
+
+# Host statements that may have changed a schedule, written by ``notifier host-triggers`` on
+# the host's base tables; a tick refreshes the copy once for the rows it sees (migration 0009).
+host_changes = Table(
+    "host_changes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("at", UtcDateTime, nullable=False, server_default=func.now()),
+)
+
+# One row: whether ``notifier host-triggers install`` has put its triggers in place.
+host_sync = Table(
+    "host_sync",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("installed", Boolean, nullable=False, server_default=text("false")),
+    CheckConstraint("id = 1", name="ck_host_sync_one_row"),
 )
 
 # Every zone ever stored in ``local_time_schedules`` (never pruned: a stale zone only costs an

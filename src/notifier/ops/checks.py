@@ -244,6 +244,9 @@ def redis_location(settings: Settings) -> str:
     return f"{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
 
 
+TASK_JOBS = ("task_due_reminders", "task_reminders", "overdue_scanner", "recurring_tasks")
+
+
 async def check_host_relations(settings: Settings) -> CheckResult:
     """The host's relations in ``HOST_SCHEMA`` (section 12): every column the worker reads,
     with a compatible type; SELECT on each; the worker's schema owned by this role."""
@@ -253,7 +256,8 @@ async def check_host_relations(settings: Settings) -> CheckResult:
             if conn.dialect.name != "postgresql":
                 return CheckResult("host", OK, "SQLite: the host's tables are the worker's")
             failures = await host_problems(conn)
-            denied, warnings = await privilege_problems(conn)
+            task_jobs = any(settings.job_enabled(job) for job in TASK_JOBS)
+            denied, warnings = await privilege_problems(conn, task_jobs=task_jobs)
     finally:
         await engine.dispose()
     if failures or denied:
@@ -318,7 +322,6 @@ async def check_smtp(settings: Settings) -> CheckResult:
 Probe = Callable[[Settings], Awaitable[CheckResult]]
 PROBES: tuple[tuple[str, Probe, Callable[[Settings], str]], ...] = (
     ("postgresql", check_database, database_location),
-    ("host", check_host_relations, database_location),
     ("redis", check_redis, redis_location),
     ("smtp", check_smtp, smtp_location),
 )
@@ -343,4 +346,8 @@ async def run_checks(settings: Settings, now: datetime) -> list[CheckResult]:
         results.append(
             await run_probe(name, probe, scrub(where(settings), secrets_of(settings)), settings)
         )
+        if name == "postgresql" and results[-1].status == OK:
+            # The host's relations, once the database answers at this version's schema.
+            where_db = scrub(database_location(settings), secrets_of(settings))
+            results.append(await run_probe("host", check_host_relations, where_db, settings))
     return results

@@ -92,6 +92,7 @@ from notifier.services.channel_choice import (
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.held_slots import held_entity_ids, held_slots, merged
+from notifier.services.host_follow import follow_host, host_source_sql, kept_by_migration
 from notifier.services.plan import Addressee, Plan, plan_each
 from notifier.services.row_errors import row_error
 from notifier.timemath.windows import Window, catch_up_window
@@ -243,6 +244,7 @@ async def due_ids(services: Services, now: datetime, kind: LocalTimeKind) -> lis
     Autocommit: each read is its own snapshot as under READ COMMITTED anyway, without the
     BEGIN and ROLLBACK round trips of a transaction.
     """
+    await follow_host(services.engine, services.zones)
     async with autocommit(services.engine) as conn:
         window = tick_context(services, now).window
         due = await candidate_ids(conn, kind, window, services.zones)
@@ -611,24 +613,6 @@ def _key(kind: str, row: Mapping[str, Any], slot: DueSlot) -> SlotKey:
 # contract's defaults. No index can serve it: its cost is a read of every user, measured in
 # ``bench/host_views.py``. The plan covers every zone tzdata knows (there is no list of the
 # zones in use); a user whose zone name tzdata does not know is not selected here.
-_HOST_SOURCE_SQL = """
-SELECT u.id AS user_id,
-       coalesce(nullif(u.timezone, ''), nullif(w.timezone, ''), 'UTC') AS zone,
-       coalesce(u.is_active, false) AS is_active,
-       coalesce(n.email_enabled, true) AS email_enabled,
-       coalesce(n.digest_enabled, false) AS digest_enabled,
-       coalesce(n.digest_time, time '07:00') AS digest_time,
-       coalesce(n.digest_skip_weekends, false) AS digest_skip_weekends,
-       coalesce(n.notes_reminder_enabled, false) AS notes_reminder_enabled,
-       coalesce(n.notes_reminder_time, time '18:00') AS notes_reminder_time,
-       coalesce(n.weekly_report_enabled, false) AS weekly_report_enabled,
-       coalesce(n.weekly_report_day, 1) AS weekly_report_day,
-       coalesce(n.weekly_report_time, time '08:00') AS weekly_report_time,
-       coalesce(CAST(n.digest_days AS text), 'null') <> 'null' AS digest_days_set
-FROM {users} AS u
-LEFT JOIN {workspaces} AS w ON w.id = u.workspace_id
-LEFT JOIN {settings} AS n ON n.user_id = u.id
-"""
 _DIRECT_SQL = """
 SELECT DISTINCT s.user_id
 FROM unnest(CAST(:zones AS text[]), CAST(:entries AS integer[])) AS z(zone, entry)
@@ -643,13 +627,8 @@ WHERE {due} AND {days} AND {not_done}
 @cache
 def direct_sql(kind: LocalTimeKind, own: str | None, host: str | None) -> str:
     """The selection of ``kind`` straight from the host's relations in ``host``."""
-    source = _HOST_SOURCE_SQL.format(
-        users=qualified(host, "users"),
-        workspaces=qualified(host, "workspaces"),
-        settings=qualified(host, "notification_settings"),
-    )
     return _DIRECT_SQL.format(
-        source=source,
+        source=host_source_sql(host),
         time=kind.schedule_time.name,
         due=" AND ".join(f"s.{column}" for column in kind.due_columns),
         days=kind.schedule_days.format(isodow="p.isodow"),
@@ -667,14 +646,10 @@ async def _select_direct(
 
 
 async def _copy_kept(conn: AsyncConnection, known: KnownZones) -> bool:
-    """Whether the copy's sync function exists (so its triggers do); asked once a process."""
+    """Whether the copy is current: as ``host_follow`` decided this tick, else (a selection
+    run on its own: benchmarks, tests) whether the full migration's triggers keep it."""
     if known.copy_kept is None:
-        if conn.dialect.name != "postgresql":
-            known.copy_kept = True
-        else:
-            name = qualified(own_schema(conn), "notifier_sync_local_time_schedules")
-            found = await conn.scalar(text("SELECT to_regproc(:name) IS NOT NULL"), {"name": name})
-            known.copy_kept = bool(found)
+        known.copy_kept = await kept_by_migration(conn)
     return known.copy_kept
 
 
