@@ -8,6 +8,7 @@ no script at all, no framing, no Referer, no caching).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from redis.asyncio import Redis
 
 from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
+from notifier.ops.deliveries import Tally
 from notifier.web.admin.auth import COOKIE, Session, Sessions, Throttle, bearer, same_password
 
 log = structlog.get_logger("notifier.console")
@@ -53,6 +55,9 @@ class Console:
     started: datetime | None = None
     services: Services | None = None
     redis: Redis | None = None
+    # The overview's 24-hour tallies, as of a whole minute: (that minute, the tallies).
+    tallies: tuple[datetime, list[Tally]] | None = None
+    tallies_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def live(self) -> Services:
         assert self.services is not None, "the console's services open with the application"
