@@ -29,11 +29,13 @@ from tests.support.servers import start_postgres
 from bench.common import create_database, summary, timed, vacuum_analyze
 from bench.population import load, make_due, populate
 from notifier.db.engine import Schemas, make_engine
+from notifier.db.host_triggers import install
 from notifier.db.known_zones import KnownZones
 from notifier.db.migrate import upgrade_to_head
 from notifier.db.schema import HOST, metadata
 from notifier.logs import configure_logging
 from notifier.services.daily_digest import DIGEST
+from notifier.services.host_follow import follow_host
 from notifier.services.local_time import candidate_ids
 from notifier.timemath.windows import catch_up_window
 
@@ -68,6 +70,39 @@ async def selection(url: str, now: datetime, direct: bool, label: str) -> str:
     return summary(f"{label}: {len(found)} selected", spent)
 
 
+async def with_triggers(url: str, dsn: str, now: datetime, users: int) -> None:
+    """``notifier host-triggers``: the tick with no host change (the copy's index, after one
+    read of ``host_changes``), and the refresh a host change costs (every user read through
+    the views, changed rows written)."""
+    engine = make_engine(url, pool_size=2, schemas=Schemas("public", "host_views"))
+    async with engine.begin() as conn:
+        await install(conn)
+    known = KnownZones(kept_by_migration=False)
+    window = catch_up_window(now, timedelta(minutes=60))
+    await follow_host(engine, known)  # the refresh install asks for
+
+    async def tick() -> list[object]:
+        await follow_host(engine, known)
+        async with engine.connect() as conn:
+            return list(await candidate_ids(conn, DIGEST, window, known))
+
+    spent, _ = await timed(tick, RUNS)
+    print(summary(f"{users} users, host triggers, no host change", spent))
+
+    async def changed() -> None:
+        conn = await asyncpg.connect(dsn)
+        await conn.execute(
+            "UPDATE notification_settings SET digest_skip_weekends = NOT digest_skip_weekends"
+            " WHERE user_id = (SELECT user_id FROM notification_settings LIMIT 1)"
+        )
+        await conn.close()
+        await follow_host(engine, known)
+
+    spent, _ = await timed(changed, 5)
+    print(summary(f"{users} users, host triggers, refresh after one host change", spent))
+    await engine.dispose()
+
+
 async def one_size(pg_url: str, users: int, due: int, now: datetime) -> None:
     rnd = random.Random(3)
     url = await create_database(pg_url, f"views_{users}")
@@ -87,6 +122,7 @@ async def one_size(pg_url: str, users: int, due: int, now: datetime) -> None:
     for direct in (False, True):
         how = "views, direct" if direct else "copy, indexed"
         print(await selection(url, now, direct, f"{users} users, {how}, {due} due"))
+    await with_triggers(url, dsn, now, users)
 
 
 def main() -> None:

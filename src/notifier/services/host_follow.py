@@ -111,19 +111,22 @@ async def _refreshed(conn: AsyncConnection) -> bool:
 
 
 async def refresh_copy(conn: AsyncConnection) -> None:
-    """The copy made equal to the host's relations: changed rows written, gone users deleted,
-    new zones listed."""
+    """The copy made equal to the host's relations: changed rows written (and their zones
+    listed, in the same statement), gone users deleted."""
     own, host = own_schema(conn), host_schema(conn)
     schedules = qualified(own, "local_time_schedules")
     updated = COPY_COLUMNS[1:]
     await conn.execute(
         text(
-            f"INSERT INTO {schedules} AS s ({', '.join(COPY_COLUMNS)})"
+            f"WITH written AS (INSERT INTO {schedules} AS s ({', '.join(COPY_COLUMNS)})"
             f" SELECT {', '.join(COPY_COLUMNS)} FROM ({host_source_sql(host)}) AS h"
             " ON CONFLICT (user_id) DO UPDATE SET "
             + ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
             + f" WHERE ({', '.join(f's.{c}' for c in updated)})"
             f" IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in updated)})"
+            " RETURNING s.zone)"
+            f" INSERT INTO {qualified(own, 'local_time_zones')} (zone)"
+            " SELECT DISTINCT zone FROM written ON CONFLICT DO NOTHING"
         )
     )
     users = qualified(host, "users")
@@ -131,12 +134,5 @@ async def refresh_copy(conn: AsyncConnection) -> None:
         text(
             f"DELETE FROM {schedules} AS s"
             f" WHERE NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.id = s.user_id)"
-        )
-    )
-    zones = qualified(own, "local_time_zones")
-    await conn.execute(
-        text(
-            f"INSERT INTO {zones} (zone) SELECT DISTINCT zone FROM {schedules}"
-            " ON CONFLICT DO NOTHING"
         )
     )
