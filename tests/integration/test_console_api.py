@@ -308,6 +308,17 @@ async def test_resending_a_failed_delivery_sends_it_with_the_same_message_id(
     assert "in 1 hour" in second.parsed()["Subject"]
     assert EMAIL not in done.stderr and "Casey" not in done.stderr
     assert re.search(r'"event": "resend"', done.stderr)
+    # An in-app slot recorded sent is in the user's feed already: refused, nothing changed.
+    in_app = key.on("in_app")
+    row = {"id": uuid.uuid4(), "kind": in_app.kind, "entity_id": in_app.entity_id}
+    row |= {"user_id": in_app.user_id, "slot": in_app.slot, "channel": "in_app"}
+    async with console_services.engine.begin() as conn:
+        stmt = insert(reminders_sent).values(**row, status="sent", attempts=1, created_at=START)
+        await conn.execute(stmt)
+    before = await ledger(console_services)
+    status, answer = await api_resend(console, resend_body(in_app))
+    assert (status, answer["field"]) == (409, "channel") and "feed" in answer["error"]
+    assert await ledger(console_services) == before
 
 
 async def test_a_cancelled_appointment_is_not_resent_and_its_row_stays(

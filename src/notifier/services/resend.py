@@ -39,13 +39,24 @@ from notifier.db.schema import reminders_sent, task_reminders, tasks
 from notifier.delivery.ledger import SlotKey
 from notifier.jobs.registry import batched_jobs
 from notifier.ops.users import UserNotFoundError, load_user
-from notifier.rules.kinds import BY_NAME, CHANNELS, FIRST_CLAIM, LOCAL_DATE, TASK_DUE_LEAD, Kind
+from notifier.rules.kinds import (
+    BY_NAME,
+    CHANNELS,
+    FIRST_CLAIM,
+    IN_APP,
+    LOCAL_DATE,
+    TASK_DUE_LEAD,
+    Kind,
+)
 from notifier.services.batches import TickInstant
 from notifier.timemath.zones import local_to_utc
 
 log = structlog.get_logger("notifier.resend")
 ONE_MICROSECOND = timedelta(microseconds=1)
 PLACEHOLDER = "held by a re-send of another channel of this slot"
+# An in-app slot recorded sent has its row in in_app_notifications, unique per slot: the host
+# shows that row; writing "sent" again would name a row that is never written.
+IN_APP_SHOWN = "an in-app notification recorded sent is already in the user's feed; nothing to send"
 NOTHING_PLANNED = (
     "not re-sent: under the current state nothing is due for this slot (the {entity} was "
     "cancelled, completed, deleted or moved, or the setting no longer makes this slot due); "
@@ -138,6 +149,8 @@ async def resend(services: Services, key: SlotKey) -> ResendResult:
             raise ResendError("slot", "no such slot: nothing was ever recorded for it", 404)
         if old["status"] == "pending":
             raise ResendError("slot", "the slot is pending (being sent, or held)", 409)
+        if key.channel == IN_APP and old["status"] == "sent":
+            raise ResendError("channel", IN_APP_SHOWN, 409)
         local_due = await _local_due(conn, kind, key) if kind.reselect == LOCAL_DATE else None
     at = replay_instant(kind, key.slot, local_due)
     if at is None:
