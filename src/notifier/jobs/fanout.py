@@ -10,7 +10,7 @@ urgent batch first. Rules:
 * Otherwise batch ``i`` of the tick at ``T`` is put in its job's lane as
   ``batch:<job>:<T unix ms>:<i>``, its payload kept for the catch-up window and the lanes'
   longest head start; a tick that runs twice (arq issue #196) adds nothing new. The tick
-  enqueues up to ``WORKER_MAX_JOBS`` tokens; each takes the best-ranked batch, runs it and
+  enqueues up to half ``WORKER_MAX_JOBS`` tokens; each takes the best-ranked batch, runs it and
   enqueues its successor while batches wait.
 * The database claim in ``reminders_sent`` still decides who sends a slot: a batch run twice,
   or two batches that select one slot, send it once.
@@ -87,10 +87,17 @@ async def fan_out_tick(
     for index, chunk in enumerate(chunks):
         batch = {**base, "ids": _strings(chunk)}
         added += await lanes.put(redis, keys, batch_job_id(job, scheduled, index), batch, ttl)
-    tokens = min(added, services.settings.worker_max_jobs)
+    tokens = min(added, takers_per_tick(services.settings.worker_max_jobs))
     await lanes.start_tokens(redis, tokens, int(began.timestamp() * 1000))
     log.info("batches_enqueued", ids=len(ids), batches=len(chunks), enqueued=added, tokens=tokens)
     return TickCounts()
+
+
+def takers_per_tick(max_jobs: int) -> int:
+    """Half a worker's job slots: the other half stays free for cron ticks (a reminder tick
+    starts at once, not when a batch ends), and fewer batches at once leave the event loop
+    readier for the reminders' sends."""
+    return max(1, max_jobs // 2)
 
 
 def _payload_ttl(services: Services) -> int:
