@@ -14,7 +14,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.wait import WebDriverWait
 
 from notifier.app import Services
-from notifier.services.daily_digest import run_tick as digest
+from notifier.jobs.runs import run_recorded
 from tests.integration.test_console_api import (  # noqa: F401  (fixtures)
     EMAIL,
     PASSWORD,
@@ -65,11 +65,12 @@ def _open_the_failure(browser: WebDriver, web: Web) -> None:
 
 
 async def _demo(services: Services) -> None:
-    """A little history for the overview's chart: a digest for a few users."""
+    """A little history for the overview: a recorded digest tick (``job_runs``) for a few
+    users."""
     people = LocalTimeData(services.engine)
     for _ in range(3):
         await people.digest_user("UTC")
-    await digest(services, SLOT.replace(hour=7, minute=0))
+    await run_recorded(services, "daily_digest", SLOT.replace(hour=7, minute=0))
 
 
 async def test_an_operator_finds_a_failed_delivery_and_resends_it(

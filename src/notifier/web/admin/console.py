@@ -55,7 +55,7 @@ class Console:
     started: datetime | None = None
     services: Services | None = None
     redis: Redis | None = None
-    # The overview's 24-hour tallies, as of a whole minute: (that minute, the tallies).
+    # The overview's 24-hour tallies: (the instant they were counted up to, the tallies).
     tallies: tuple[datetime, list[Tally]] | None = None
     tallies_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -85,7 +85,15 @@ def make_templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = lambda v: v.strftime("%Y-%m-%d %H:%M:%SZ") if v else ""
+    env.filters["iso"] = short_iso
     return env
+
+
+def short_iso(value: object) -> str:
+    """An ISO 8601 UTC instant from ``/health``'s body, to the second (pure)."""
+    if not isinstance(value, str) or len(value) < 19:
+        return "" if value is None else str(value)
+    return f"{value[:10]} {value[11:19]}Z"
 
 
 def client_address(request: web.Request) -> str:

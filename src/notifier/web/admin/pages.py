@@ -10,7 +10,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -58,6 +58,7 @@ from notifier.worker import job_schedules
 
 log = structlog.get_logger("notifier.console")
 UPCOMING_HOURS = 48
+TALLY_EVERY = timedelta(minutes=1)
 
 
 def render(request: web.Request, name: str, status: int = 200, **values: Any) -> web.Response:
@@ -153,14 +154,13 @@ async def overview(request: web.Request) -> web.Response:
 
 
 async def _tallies(console: Console, now: datetime) -> tuple[datetime, list[Tally]]:
-    """The 24 hours up to the current whole minute, counted once a minute whatever the number
-    of operators reloading: the count reads every row of the day (a third of a million at ten
+    """The 24 hours up to ``now``, counted at most once a minute whatever the number of
+    operators reloading: the count reads every row of the day (a third of a million at ten
     million rows a month), the rest of the page a few dozen index entries."""
-    minute = now.replace(second=0, microsecond=0)
     async with console.tallies_lock:
-        if console.tallies is None or console.tallies[0] != minute:
+        if console.tallies is None or now - console.tallies[0] >= TALLY_EVERY:
             async with console.live().engine.connect() as conn:
-                console.tallies = (minute, await day_tallies(conn, minute))
+                console.tallies = (now, await day_tallies(conn, now))
         return console.tallies
 
 
