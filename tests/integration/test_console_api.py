@@ -388,6 +388,11 @@ async def test_sessions_cookies_headers_and_csrf(console: Web) -> None:
                 assert refused.status == 403, path
         async with http.post(console.url("/admin/jobs/cleanup/run"), data={"csrf": token}) as ran:
             assert ran.status == 200 and "Ran <strong>cleanup</strong>" in await ran.text()
+        bad_at = {"csrf": token, "at": "soon"}
+        async with http.post(console.url("/admin/jobs/cleanup/run"), data=bad_at) as refused:
+            assert (
+                refused.status == 400 and "at: is not an ISO 8601 instant" in await refused.text()
+            )
         for path in ("/admin/deliveries", "/admin/jobs", f"/admin/users/{uuid.uuid4()}"):
             async with http.get(console.url(path)) as page:
                 assert page.status in (200, 404) and "<script" not in await page.text()

@@ -105,3 +105,9 @@ async def test_an_operator_finds_a_failed_delivery_and_resends_it(
     assert message.rcpt_tos == [EMAIL] and message.kind == "appointment_reminder"
     assert message.parsed()["Message-ID"] == console_services.channels["email"].ident(key)
     assert (folder / "console-overview.png").stat().st_size > 10_000
+    # The user's page: settings as the worker reads them, the address, never a name.
+    browser.find_element(By.LINK_TEXT, str(key.user_id)).click()
+    WebDriverWait(browser, WAIT).until(ec.url_contains(f"/admin/users/{key.user_id}"))
+    page = browser.page_source
+    assert EMAIL in page and "Upcoming (next 48 hours)" in page
+    assert "Pat Practitioner" not in page and "Casey" not in page
