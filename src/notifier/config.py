@@ -6,6 +6,7 @@ tick; pydantic-settings gives us that message for free.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from typing import Literal
@@ -200,3 +201,17 @@ def to_async_url(url: str) -> str:
         if url.startswith(plain):
             return driver + url[len(plain) :]
     return url
+
+
+SECRETS_DIR_VARIABLE = "NOTIFIER_SECRETS_DIR"
+DEFAULT_SECRETS_DIR = "/run/secrets"
+
+
+def settings_from_environment() -> Settings:
+    """The settings of a process: from its environment and, for values a container mounts as
+    files (``/run/secrets/database_url``, ``smtp_password``, …, one file per variable, named
+    in either case), from that folder (``NOTIFIER_SECRETS_DIR``). A file keeps a secret out of
+    the container's configuration, which ``docker inspect`` shows; a variable wins over a file.
+    """
+    folder = os.environ.get(SECRETS_DIR_VARIABLE, DEFAULT_SECRETS_DIR)
+    return Settings(_secrets_dir=folder if os.path.isdir(folder) else None)

@@ -21,7 +21,7 @@ from arq.worker import Function, func
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from notifier.config import Settings
+from notifier.config import Settings, settings_from_environment
 from notifier.jobs.arq_jobs import job_function
 from notifier.jobs.context import JobContext
 from notifier.jobs.fanout import (
@@ -168,5 +168,5 @@ def build_worker_settings(settings: Settings) -> type:
 
 def __getattr__(name: str) -> Any:
     if name == "WorkerSettings":
-        return build_worker_settings(Settings())
+        return build_worker_settings(settings_from_environment())
     raise AttributeError(name)

@@ -57,9 +57,9 @@ def build_image() -> float:
 
 
 class Secrets:
-    """podman secrets handed to containers as environment variables at run time
-    (``--secret NAME,type=env,target=VAR``): the container's configuration, and so
-    ``podman inspect``, holds only their names."""
+    """podman secrets mounted as files at run time (``--secret NAME,type=mount,target=var``:
+    ``/run/secrets/var``, which notifier reads, ``config.settings_from_environment``): the
+    container's configuration, and so ``podman inspect``, holds only their names."""
 
     def __init__(self, prefix: str, values: dict[str, str]) -> None:
         self.names = {var: f"{prefix}-{var.lower().replace('_', '-')}" for var in values}
@@ -74,7 +74,7 @@ class Secrets:
         return [
             option
             for var, name in self.names.items()
-            for option in ("--secret", f"{name},type=env,target={var}")
+            for option in ("--secret", f"{name},type=mount,target={var.lower()},mode=0444")
         ]
 
     def remove(self) -> None:

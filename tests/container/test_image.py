@@ -52,9 +52,6 @@ SMTP_USER = "notifier"
 # Long enough that SIGTERM surely lands while the reminder is being handed over.
 SEND_SECONDS = 5.0
 FIRST_TICK_TIMEOUT = 150.0  # the worker's start, up to a minute to its first tick, the tick
-# podman masks the values of ``type=env`` secrets in ``inspect`` from 5.3 on (podman issue
-# 23788); before that, as Docker always does, it shows every variable's value in Config.Env.
-ENV_SECRETS_MASKED_SINCE = (5, 3)
 # The capture requires a login over plain SMTP on loopback, which aiosmtpd warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
@@ -405,30 +402,11 @@ def test_sigterm_drains_the_send_in_flight_and_exits_0_within_the_grace_period(
     assert worker_run.sent == 1 and worker_run.ledger == {"sent": 1}
 
 
-def podman_version() -> tuple[int, ...]:
-    shown = podman("version", "--format", "{{.Client.Version}}").stdout.strip()
-    return tuple(int(part) for part in re.findall(r"\d+", shown)[:2])
-
-
-def inspect_as_shown(run: WorkerRun) -> str:
-    """``podman container inspect`` output, less what this podman cannot keep secret: on one
-    older than 5.3 the Config.Env values of the variables passed as secrets (README, "The
-    container, tested", says what that means for operators)."""
-    if podman_version() >= ENV_SECRETS_MASKED_SINCE:
-        return run.inspect_text
-    containers = json.loads(run.inspect_text)
-    targets = {f"{var}=" for var in ("DATABASE_URL", *filter(str.isupper, run.secrets))}
-    for container in containers:
-        env = container["Config"]["Env"]
-        container["Config"]["Env"] = [e for e in env if not e.startswith(tuple(targets))]
-    return json.dumps(containers)
-
-
 def test_no_secret_in_inspect_output_or_logs(worker_run: WorkerRun) -> None:
     check = worker_run.check
     assert check is not None
     shown = {
-        "podman container inspect": inspect_as_shown(worker_run),
+        "podman container inspect": worker_run.inspect_text,
         "podman image inspect and history": worker_run.image_text,
         "the worker's logs": worker_run.logs,
         "migrate's output": worker_run.migrate.stdout + worker_run.migrate.stderr,

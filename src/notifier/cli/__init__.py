@@ -23,7 +23,7 @@ from notifier.cli import (
     web,
     worker,
 )
-from notifier.config import Settings
+from notifier.config import Settings, settings_from_environment
 from notifier.logs import configure_logging
 from notifier.timemath.tz_database import use_tz_database
 
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 def load_settings() -> Settings:
     """Settings, or an exit naming every bad variable (values are never echoed)."""
     try:
-        return Settings()
+        return settings_from_environment()
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
