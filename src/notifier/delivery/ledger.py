@@ -60,7 +60,8 @@ class Outcome:
     held_until: datetime | None = None
 
 
-def _row(key: SlotKey, status: str, now: datetime, **extra: object) -> dict[str, object]:
+def row_values(key: SlotKey, status: str, now: datetime, **extra: object) -> dict[str, object]:
+    """A new ledger row of ``key`` (its own id, no attempts yet)."""
     return {
         "id": uuid.uuid4(),
         "kind": key.kind,
@@ -101,7 +102,9 @@ async def claim(
         return set()
     lease_until = now + lease
     stmt = insert_ignoring_conflicts(conn.dialect.name, rs, _KEY_COLUMNS).returning(*_KEY)
-    rows = [_row(k, "pending", now, lease_until=lease_until) for k in sorted(keys, key=_order)]
+    rows = [
+        row_values(k, "pending", now, lease_until=lease_until) for k in sorted(keys, key=_order)
+    ]
     won = {_key(r) for r in (await conn.execute(stmt, rows)).all()} if rows else set()
     rest = [k for k in keys if k not in won]
     if rest:
@@ -133,7 +136,7 @@ async def record(conn: AsyncConnection, outcomes: Iterable[Outcome], now: dateti
     held: list[Outcome] = []
     for o in outcomes:
         (held if o.held_until is not None else final).append(o)
-    rows = [_row(o.key, o.status, now, last_error=o.reason) for o in final]
+    rows = [row_values(o.key, o.status, now, last_error=o.reason) for o in final]
     if rows:
         # A held slot whose hold has ended may end otherwise (its user switched it off, a
         # smaller offset goes instead): that replaces the hold. Every other row stays.
@@ -159,7 +162,7 @@ async def hold(conn: AsyncConnection, holds: Sequence[Outcome], now: datetime) -
     if not holds:
         return
     rows = [
-        _row(
+        row_values(
             o.key,
             "pending",
             now,

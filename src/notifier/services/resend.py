@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
 from notifier.db.schema import reminders_sent, task_reminders, tasks
-from notifier.delivery.ledger import SlotKey
+from notifier.delivery.ledger import SlotKey, row_values
 from notifier.jobs.registry import batched_jobs
 from notifier.ops.users import UserNotFoundError, load_user
 from notifier.rules.kinds import (
@@ -235,22 +235,11 @@ async def _hold_other_channels(
     rows = [_placeholder(key.on(channel), now) for channel in CHANNELS if channel not in taken]
     if rows:
         await conn.execute(insert(reminders_sent), rows)
-    return [row["id"] for row in rows]
+    return [row["id"] for row in rows if isinstance(row["id"], uuid.UUID)]
 
 
-def _placeholder(key: SlotKey, now: datetime) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(),
-        "kind": key.kind,
-        "entity_id": key.entity_id,
-        "user_id": key.user_id,
-        "slot": key.slot,
-        "channel": key.channel,
-        "status": "skipped",
-        "attempts": 0,
-        "created_at": now,
-        "last_error": PLACEHOLDER,
-    }
+def _placeholder(key: SlotKey, now: datetime) -> dict[str, object]:
+    return row_values(key, "skipped", now, last_error=PLACEHOLDER)
 
 
 async def _reset_mark(conn: AsyncConnection, kind: Kind, key: SlotKey) -> Restore:
