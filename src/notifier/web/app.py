@@ -9,6 +9,8 @@ from aiohttp import web
 
 from notifier.config import Settings
 from notifier.db.engine import Schemas, make_engine
+from notifier.web.admin import api as admin_api
+from notifier.web.admin import pages as admin_pages
 from notifier.web.admin.console import build_console
 from notifier.web.unsubscribe import UnsubscribeContext, add_routes
 
@@ -39,6 +41,8 @@ def _mount_console(app: web.Application, settings: Settings, clock: Callable[[],
     console = build_console(settings, clock)
     if console is None:
         return
+    admin_api.add_routes(console)
+    admin_pages.add_routes(console)
 
     async def to_console(_: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/admin/")

@@ -177,7 +177,8 @@ def set_session(console: Console, response: web.StreamResponse, session: Session
 
 
 def build_console(settings: Settings, clock: Callable[[], datetime]) -> web.Application | None:
-    """The console, or None without ``ADMIN_PASSWORD``."""
+    """The console's application, its routes not yet added (``web.app`` adds the pages' and
+    the API's, which build on this module), or None without ``ADMIN_PASSWORD``."""
     if settings.admin_password is None:
         return None
     password = settings.admin_password.get_secret_value()
@@ -193,10 +194,6 @@ def build_console(settings: Settings, clock: Callable[[], datetime]) -> web.Appl
     admin = web.Application(middlewares=[security_headers, gate])
     admin[CONSOLE] = console
     admin.cleanup_ctx.append(_lifetime)
-    from notifier.web.admin import api, pages
-
-    api.add_routes(admin)
-    pages.add_routes(admin)
     return admin
 
 
