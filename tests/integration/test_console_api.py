@@ -24,11 +24,11 @@ from notifier.config import Settings
 from notifier.db.schema import appointments, reminders_sent
 from notifier.delivery.ledger import SlotKey
 from notifier.ops.deliveries import Tally
+from notifier.ops.resend import replay_instant
 from notifier.rules.kinds import KINDS
 from notifier.services.appointment_reminders import run_tick as remind
 from notifier.services.daily_digest import run_tick as digest
 from notifier.services.overdue_scanner import run_tick as overdue_tick
-from notifier.services.resend import replay_instant
 from notifier.services.task_due_reminders import run_tick as task_due_tick
 from notifier.services.task_reminders import run_tick as task_reminder_tick
 from notifier.web.admin.auth import FREE_FAILURES, Throttle

@@ -18,8 +18,8 @@ from typing import Any
 from notifier.app import close_services, open_services
 from notifier.config import Settings
 from notifier.ops.deliveries import BadInput, as_json, parse_slot_key
+from notifier.ops.resend import ResendError, ResendResult, resend
 from notifier.rules.kinds import CHANNELS, EMAIL, KINDS
-from notifier.services.resend import ResendError, ResendResult, resend
 from notifier.worker import utc_now
 
 

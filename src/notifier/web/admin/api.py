@@ -25,7 +25,7 @@ from notifier.ops.deliveries import (
     parse_slot_key,
     search_deliveries,
 )
-from notifier.services.resend import ResendError, resend
+from notifier.ops.resend import ResendError, resend
 from notifier.web.admin.console import console_of
 
 

@@ -40,10 +40,10 @@ from notifier.ops.deliveries import (
     recent_ticks,
     search_deliveries,
 )
+from notifier.ops.resend import ResendError, resend
 from notifier.ops.upcoming import build_report, make_span, report_json
 from notifier.ops.users import UserNotFoundError
 from notifier.rules.kinds import BY_NAME, CHANNELS, JOB_NAMES
-from notifier.services.resend import ResendError, resend
 from notifier.timemath.zones import UnknownZoneError
 from notifier.web.admin.auth import fresh_session, same_password
 from notifier.web.admin.chart import deliveries_chart
