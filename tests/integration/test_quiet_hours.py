@@ -5,7 +5,7 @@ kind; ``in_app`` is not held; a reminder the hold would carry past its deadline 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +13,8 @@ from sqlalchemy import insert
 
 from notifier.app import Services
 from notifier.db.schema import notification_preferences
+from notifier.delivery.ledger import SlotKey
+from notifier.ops.resend import resend
 from notifier.services.appointment_reminders import run_tick as remind
 from notifier.services.daily_digest import run_tick as digest
 from notifier.services.overdue_scanner import run_tick as scan_overdue
@@ -175,3 +177,19 @@ async def test_quiet_hours_changed_during_the_hold_hold_again_to_the_new_end(
     assert mailbox.messages == []
     assert (await digest(services, utc(2026, 3, 10, 15, 0))).sent == 1
     assert len(mailbox.messages) == 1
+
+
+async def test_a_slot_sent_after_its_hold_is_re_sent_at_once_with_the_same_message_id(
+    services: Services, people: People, mailbox: CaptureServer
+) -> None:
+    """The re-send replays the slot where it became due, at its hold's end, not inside the
+    period, where the policy would hold it again."""
+    user = await people.digest_user("UTC", None, digest_time=time(12, 30), **NOON)
+    assert (await digest(services, utc(2026, 3, 10, 12, 30))).held == 1
+    assert (await digest(services, utc(2026, 3, 10, 14, 0))).sent == 1
+    key = SlotKey("daily_digest", user, user, midnight(date(2026, 3, 10)))
+    result = await resend(services, key)
+    assert result.resent, result.reason
+    assert len(mailbox.messages) == 2
+    first, again = (m.parsed()["Message-ID"] for m in mailbox.messages)
+    assert first == again

@@ -152,7 +152,9 @@ async def resend(services: Services, key: SlotKey) -> ResendResult:
         if key.channel == IN_APP and old["status"] == "sent":
             raise ResendError("channel", IN_APP_SHOWN, 409)
         local_due = await _local_due(conn, kind, key) if kind.reselect == LOCAL_DATE else None
-    at = replay_instant(kind, key.slot, local_due)
+    # A slot quiet hours held became due at its hold's end (contract section 10): replayed
+    # there, not inside the period, where the policy would hold it again.
+    at = old["held_until"] or replay_instant(kind, key.slot, local_due)
     if at is None:
         return ResendResult(False, NOTHING_PLANNED.format(entity=kind.entity), old)
     return await _replay(services, kind, key, old, at)
@@ -163,6 +165,8 @@ async def _replay(
 ) -> ResendResult:
     async with services.engine.begin() as conn:
         await conn.execute(delete(reminders_sent).where(reminders_sent.c.id == old["id"]))
+        if old["held_until"] is not None:  # found again as the hold it was (held_slots)
+            await conn.execute(insert(reminders_sent).values(**_hold_again(key, old, at)))
         restore_mark = await _reset_mark(conn, kind, key)
         held = await _hold_other_channels(conn, key, services.clock())
     try:
@@ -236,6 +240,14 @@ async def _hold_other_channels(
     if rows:
         await conn.execute(insert(reminders_sent), rows)
     return [row["id"] for row in rows if isinstance(row["id"], uuid.UUID)]
+
+
+def _hold_again(key: SlotKey, old: Mapping[str, Any], end: datetime) -> dict[str, object]:
+    """The slot as its quiet-hours hold left it, ended: what the replayed tick finds."""
+    reason = f"held for quiet hours until {end.isoformat()}"
+    return row_values(
+        key, "pending", old["created_at"], last_error=reason, held_until=end, lease_until=end
+    )
 
 
 def _placeholder(key: SlotKey, now: datetime) -> dict[str, object]:
