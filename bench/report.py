@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.memory import MemoryRun
+from bench.memory import MemoryRun, summary
 from bench.profiling import Profile
 from bench.selection import SelectionRow
 from bench.sending import SendRun
@@ -136,14 +136,8 @@ def profile_section(profile: Profile) -> list[str]:
 
 
 def memory_section(run: MemoryRun) -> list[str]:
-    low, high = run.drift()
-    first, last = run.samples[0][1], run.samples[-1][1]
-    return [
-        f"{run.samples[-1][0]:,} ticks (rotating `appointment_reminders`, `daily_digest`, "
-        f"`notes_reminders` at the real clock; {run.sent:,} emails sent by the ticks that found "
-        f"users due). RSS at start {first:.1f} MiB, at the end {last:.1f} MiB; after warm-up "
-        f"(the first 10% of ticks) it stayed within {low:+.1%} / {high:+.1%}.",
-    ]
+    """The memory phase's own summary (``bench.memory.summary``), one paragraph a line."""
+    return [line for text in summary(run) for line in (text, "")][:-1]
 
 
 def render(results: Results, analysis: Sequence[str]) -> str:
