@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 STALE_INTERVALS = 3
+# Per priority lane (1 first): batches waiting, batches leased to a worker (``jobs.lanes``).
+LaneDepths = dict[int, tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,13 @@ def job_entry(job: JobFacts, now: datetime, worker_started: datetime) -> dict[st
     }
 
 
+def lane_entries(depths: LaneDepths | None) -> dict[str, dict[str, int]] | None:
+    """``lane_depth`` of the body: JSON keys are strings, so lane 1 is ``"1"``."""
+    if depths is None:
+        return None
+    return {str(lane): {"waiting": w, "leased": n} for lane, (w, n) in sorted(depths.items())}
+
+
 def health_body(
     *,
     redis_ok: bool,
@@ -72,9 +81,11 @@ def health_body(
     worker_started: datetime,
     mode: str = "production",
     tz_database: dict[str, str] | None = None,
+    lane_depth: LaneDepths | None = None,
 ) -> tuple[bool, dict[str, object]]:
     """``(healthy, body)``; the body is the same shape either way. ``tz_database`` (source and
-    release of the zones this process reads) is reported, never judged."""
+    release of the zones this process reads) and ``lane_depth`` (the batches behind
+    ``queue_depth``'s few tokens) are reported, never judged."""
     entries = {job.name: job_entry(job, now, worker_started) for job in jobs}
     healthy = redis_ok and database_ok and not any(e["stale"] for e in entries.values())
     body: dict[str, object] = {
@@ -83,6 +94,7 @@ def health_body(
         "redis": "ok" if redis_ok else "unreachable",
         "database": "ok" if database_ok else "unreachable",
         "queue_depth": queue_depth,
+        "lane_depth": lane_entries(lane_depth),
         "jobs": entries,
         "tz_database": tz_database,
         "checked_at": now.isoformat(),

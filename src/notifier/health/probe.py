@@ -18,7 +18,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.db.schema import job_runs, reminders_sent
-from notifier.health.evaluate import JobFacts
+from notifier.health.evaluate import JobFacts, LaneDepths
+from notifier.jobs.lanes import LaneKeys, depth
 from notifier.rules.kind_horizons import kind_horizons
 from notifier.rules.kinds import JOB_KINDS
 from notifier.timemath.cron import first_firing, parse_cron
@@ -38,10 +39,21 @@ def cron_interval(expression: str, now: datetime) -> timedelta:
     return first_firing(spec, first + ONE_MINUTE) - first
 
 
-async def redis_depth(redis: Redis) -> int | None:
+async def redis_depth(redis: Redis, queue: str = QUEUE_KEY) -> int | None:
     """Queue depth, or None when Redis does not answer in time."""
     try:
-        return int(await asyncio.wait_for(redis.zcard(QUEUE_KEY), PROBE_TIMEOUT_SECONDS))
+        return int(await asyncio.wait_for(redis.zcard(queue), PROBE_TIMEOUT_SECONDS))
+    except Exception:  # any failure means Redis is down for us
+        return None
+
+
+async def lane_depths(redis: Redis, queue: str = QUEUE_KEY) -> LaneDepths | None:
+    """Batches per priority lane of ``queue`` (``jobs.lanes``), waiting and leased: arq's
+    queue holds only the lanes' few tokens, so the backlog shows here. None when Redis does
+    not answer in time."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            return await depth(redis, LaneKeys.for_queue(queue))
     except Exception:  # any failure means Redis is down for us
         return None
 

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.rules.kinds import JOB_LANES
+from notifier.rules.kinds import JOB_LANES, LANES
 
 # Seconds of head start per lane: lane 1 overtakes lane 2 by 15 minutes, lane 2 lane 3 by 15.
 LANE_HEAD_START_SECONDS: dict[int, float] = {1: 1800.0, 2: 900.0, 3: 0.0}
@@ -70,6 +70,15 @@ class LaneKeys:
 def lane_of(job: str) -> int:
     """The job's lane as ``rules.kinds`` declares it."""
     return JOB_LANES[job]
+
+
+def batch_lane(batch_id: str) -> int:
+    """The lane of a batch from its id, ``batch:<job>:<tick ms>:<index>`` (``fanout.batch_job_id``),
+    so its depth per lane is counted without reading payloads; an id of no known job counts in
+    the last lane, where ``delivery.lane_gate`` puts an unknown lane too."""
+    parts = batch_id.split(":")
+    job = parts[1] if len(parts) == 4 else ""
+    return JOB_LANES.get(job, max(LANES))
 
 
 def rank(enqueued_ms: int, lane: int) -> int:
@@ -116,6 +125,22 @@ async def give_back(redis: Any, keys: LaneKeys, batch_id: str, batch: dict[str, 
 async def waiting(redis: Any, keys: LaneKeys) -> int:
     """Batches waiting or leased: whether a token's successor has anything to take."""
     return int(await redis.zcard(keys.ready)) + int(await redis.zcard(keys.running))
+
+
+async def depth(redis: Any, keys: LaneKeys) -> dict[int, tuple[int, int]]:
+    """Per lane, batches waiting and batches leased (a lease that ran out still counts as
+    leased until a token takes the batch again); read-only, for ``/health`` and ``/metrics``."""
+    waiting = _per_lane(await redis.zrange(keys.ready, 0, -1))
+    leased = _per_lane(await redis.zrange(keys.running, 0, -1))
+    return {lane: (waiting.get(lane, 0), leased.get(lane, 0)) for lane in LANES}
+
+
+def _per_lane(members: list[bytes | str]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for member in members:
+        lane = batch_lane(member.decode() if isinstance(member, bytes) else member)
+        counts[lane] = counts.get(lane, 0) + 1
+    return counts
 
 
 async def start_tokens(redis: Any, count: int, now_ms: int) -> None:

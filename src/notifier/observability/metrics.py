@@ -23,6 +23,7 @@ class Metrics:
     job_interval: Gauge
     smtp_seconds: Histogram
     queue_depth: Gauge
+    lane_depth: Gauge
     catch_up_sends: Counter
     missed_window: Counter
     cleanup_rows: Counter
@@ -75,6 +76,12 @@ def make_metrics() -> Metrics:
         ),
         queue_depth=Gauge(
             "notifier_queue_depth", "Jobs waiting in the arq queue.", registry=registry
+        ),
+        lane_depth=Gauge(
+            "notifier_lane_depth",
+            "Batches in each priority lane (1 most urgent), waiting or leased to a worker.",
+            ["lane", "state"],
+            registry=registry,
         ),
         catch_up_sends=Counter(
             "notifier_catch_up_sends",
