@@ -88,13 +88,17 @@ def stop_workers(workers: Iterable[subprocess.Popen[bytes]]) -> None:
         proc.wait(90)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process so far (0 once it is gone)."""
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User + system CPU of one process so far (0 once it is gone); with ``reaped``, also
+    that of its children it has waited for (PostgreSQL's backends and autovacuum workers that
+    ended: the postmaster reaps them, and their CPU would otherwise drop out of the sum)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    own = int(fields[11]) + int(fields[12])
+    children = int(fields[13]) + int(fields[14]) if reaped else 0
+    return (own + children) / _TICKS
 
 
 def rss_mib(pid: int) -> float:
@@ -123,9 +127,17 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+# Process trees whose members come and go (a backend per connection, autovacuum workers):
+# their CPU counts the reaped children too, so a server's figure does not drop when one ends.
+SERVERS = frozenset({"postgres", "redis"})
+
+
 def cpu_snapshot(groups: Mapping[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each named process tree (backends that ended are not counted)."""
-    return {name: sum(cpu_seconds(p) for p in descendants(pid)) for name, pid in groups.items()}
+    """CPU seconds so far of each named process tree (a server's with its ended children)."""
+    return {
+        name: sum(cpu_seconds(p, name in SERVERS) for p in descendants(pid))
+        for name, pid in groups.items()
+    }
 
 
 def cpu_used(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
