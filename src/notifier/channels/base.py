@@ -76,7 +76,11 @@ class Channel(Protocol):
         ...
 
     async def record(self, conn: AsyncConnection, sent: Sequence[Rendered], now: datetime) -> None:
-        """Runs in the transaction that marks ``sent`` a group of this channel's slots."""
+        """Runs in the transaction that marks ``sent`` a group of this channel's slots.
+
+        Only a channel ``in_transaction`` writes here: a group of the others' slots without
+        ``after_sent`` steps is marked in one statement, outside a transaction (``dispatch``).
+        """
         ...
 
 

@@ -101,21 +101,85 @@ async def claim(
     if not keys:
         return set()
     lease_until = now + lease
-    stmt = insert_ignoring_conflicts(conn.dialect.name, rs, _KEY_COLUMNS).returning(*_KEY)
-    rows = [
-        row_values(k, "pending", now, lease_until=lease_until) for k in sorted(keys, key=_order)
-    ]
-    won = {_key(r) for r in (await conn.execute(stmt, rows)).all()} if rows else set()
+    ordered = sorted(keys, key=_order)
+    if conn.dialect.name == "postgresql":
+        won = await _claim_pg(conn, ordered, now, lease_until)
+    else:
+        stmt = insert_ignoring_conflicts(conn.dialect.name, rs, _KEY_COLUMNS).returning(*_KEY)
+        rows = [row_values(k, "pending", now, lease_until=lease_until) for k in ordered]
+        won = {_key(r) for r in (await conn.execute(stmt, rows)).all()}
     rest = [k for k in keys if k not in won]
     if rest:
         won |= await _take_over_expired(conn, rest, now, lease_until)
     return won
 
 
+# PostgreSQL: the claims as arrays, one row per element in the arrays' order (the key order
+# ``claim`` sorted them in). SQLAlchemy's multi-row ``VALUES`` bound ten parameters per row,
+# 5,000 a batch of 500: the backend spent ~27 µs of CPU a claimed row on that statement and
+# spends ~18 µs on this one (same rows and indexes, measured from its /proc CPU, 2026-12-05).
+_CLAIM_PG = """
+INSERT INTO {reminders_sent}
+    (id, kind, entity_id, user_id, slot, channel, status, attempts, created_at, lease_until)
+SELECT c.id, c.kind, c.entity_id, c.user_id, c.slot, c.channel, 'pending', 0,
+       CAST(:now AS timestamptz), CAST(:lease_until AS timestamptz)
+FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]), CAST(:entity_ids AS uuid[]),
+            CAST(:user_ids AS uuid[]), CAST(:slots AS timestamptz[]), CAST(:channels AS text[]))
+     WITH ORDINALITY AS c(id, kind, entity_id, user_id, slot, channel, n)
+ORDER BY c.n
+ON CONFLICT (kind, entity_id, user_id, slot, channel) DO NOTHING
+RETURNING kind, entity_id, user_id, slot, channel
+"""
+
+# PostgreSQL: the take-over as the keys' arrays joined to the unique key (``_MARK_SENT_PG``
+# says why ``status || ''``); a tuple ``IN`` list bound five parameters per key.
+_TAKE_OVER_PG = """
+UPDATE {reminders_sent} AS r SET lease_until = CAST(:lease_until AS timestamptz)
+FROM unnest(CAST(:kinds AS text[]), CAST(:entity_ids AS uuid[]), CAST(:user_ids AS uuid[]),
+            CAST(:slots AS timestamptz[]), CAST(:channels AS text[]))
+     AS k(kind, entity_id, user_id, slot, channel)
+WHERE r.kind = k.kind AND r.entity_id = k.entity_id AND r.user_id = k.user_id
+  AND r.slot = k.slot AND r.channel = k.channel AND (r.status || '') = 'pending'
+  AND (r.lease_until IS NULL OR r.lease_until <= CAST(:now AS timestamptz))
+RETURNING r.kind, r.entity_id, r.user_id, r.slot, r.channel
+"""
+
+
+@cache
+def _pg_statement(template: str, schema: str | None) -> TextClause:
+    """A PostgreSQL statement of this module naming the worker's schema."""
+    return text(template.format(reminders_sent=qualified(schema, "reminders_sent")))
+
+
+def _key_arrays(keys: Sequence[SlotKey]) -> dict[str, object]:
+    """The keys as one array per column, for the statements that ``unnest`` them."""
+    return {
+        "kinds": [k.kind for k in keys],
+        "entity_ids": [k.entity_id for k in keys],
+        "user_ids": [k.user_id for k in keys],
+        "slots": [k.slot for k in keys],
+        "channels": [k.channel for k in keys],
+    }
+
+
+async def _claim_pg(
+    conn: AsyncConnection, keys: Sequence[SlotKey], now: datetime, lease_until: datetime
+) -> set[SlotKey]:
+    """The new ``pending`` rows of ``keys`` (in this order), one statement; the keys won."""
+    ids = [uuid.uuid4() for _ in keys]
+    params = {"ids": ids, "now": now, "lease_until": lease_until, **_key_arrays(keys)}
+    result = await conn.execute(_pg_statement(_CLAIM_PG, own_schema(conn)), params)
+    return {_key(r) for r in result.all()}
+
+
 async def _take_over_expired(
     conn: AsyncConnection, keys: Sequence[SlotKey], now: datetime, lease_until: datetime
 ) -> set[SlotKey]:
     """Re-claims pending rows whose lease has run out (a crashed or released claim)."""
+    if conn.dialect.name == "postgresql":
+        params = {"now": now, "lease_until": lease_until, **_key_arrays(keys)}
+        result = await conn.execute(_pg_statement(_TAKE_OVER_PG, own_schema(conn)), params)
+        return {_key(r) for r in result.all()}
     stmt = (
         update(rs)
         .where(
@@ -209,7 +273,7 @@ async def mark_sent_many(conn: AsyncConnection, marks: Sequence[SentMark], now: 
     if not marks:
         return
     if conn.dialect.name == "postgresql":
-        await conn.execute(_mark_sent_pg(own_schema(conn)), _mark_arrays(marks, now))
+        await conn.execute(_pg_statement(_MARK_SENT_PG, own_schema(conn)), _mark_arrays(marks, now))
         return
     stmt = (
         update(rs)
@@ -249,21 +313,10 @@ WHERE r.kind = m.kind AND r.entity_id = m.entity_id AND r.user_id = m.user_id
 """
 
 
-@cache
-def _mark_sent_pg(schema: str | None) -> TextClause:
-    """``_MARK_SENT_PG`` naming the worker's schema."""
-    return text(_MARK_SENT_PG.format(reminders_sent=qualified(schema, "reminders_sent")))
-
-
 def _mark_arrays(marks: Sequence[SentMark], now: datetime) -> dict[str, object]:
-    keys = [m.key for m in marks]
     return {
         "now": now,
-        "kinds": [k.kind for k in keys],
-        "entity_ids": [k.entity_id for k in keys],
-        "user_ids": [k.user_id for k in keys],
-        "slots": [k.slot for k in keys],
-        "channels": [k.channel for k in keys],
+        **_key_arrays([m.key for m in marks]),
         "message_ids": [m.message_id for m in marks],
         "attempts": [m.attempts for m in marks],
     }
