@@ -28,9 +28,9 @@ from tests.support.servers import start_postgres
 
 from bench.common import create_database, summary, timed, vacuum_analyze
 from bench.population import load, make_due, populate
+from notifier.db.copy_state import CopyState
 from notifier.db.engine import Schemas, make_engine
 from notifier.db.host_triggers import install
-from notifier.db.known_zones import KnownZones
 from notifier.db.migrate import upgrade_to_head
 from notifier.db.schema import HOST, metadata
 from notifier.logs import configure_logging
@@ -58,7 +58,7 @@ async def selection(url: str, now: datetime, direct: bool, label: str) -> str:
     """The tick's selection, straight from the views or through the copy."""
     schemas = Schemas("public", "host_views" if direct else "public")
     engine = make_engine(url, pool_size=1, schemas=schemas)
-    known = KnownZones(copy_kept=not direct)
+    known = CopyState(copy_kept=not direct)
     window = catch_up_window(now, timedelta(minutes=60))
 
     async def once() -> list[object]:
@@ -77,7 +77,7 @@ async def with_triggers(url: str, dsn: str, now: datetime, users: int) -> None:
     engine = make_engine(url, pool_size=2, schemas=Schemas("public", "host_views"))
     async with engine.begin() as conn:
         await install(conn)
-    known = KnownZones(kept_by_migration=False)
+    known = CopyState(kept_by_migration=False)
     window = catch_up_window(now, timedelta(minutes=60))
     await follow_host(engine, known)  # the refresh install asks for
 

@@ -19,8 +19,8 @@ from notifier.channels.registry import build_channels, webhook_options
 from notifier.config import Settings
 from notifier.content.decoding import IDENTITY, Decoder, DecoderLoadError, load_decoder
 from notifier.content.render import make_environment
+from notifier.db.copy_state import CopyState
 from notifier.db.engine import Schemas, make_engine
-from notifier.db.known_zones import KnownZones
 from notifier.delivery.smtp import SmtpOptions, SmtpPool
 from notifier.delivery.webhook import WebhookClient
 from notifier.observability.metrics import Metrics, make_metrics
@@ -46,8 +46,8 @@ class Services:
     webhooks: WebhookClient
     # Every channel this process delivers on, by name (``channels.registry``).
     channels: Mapping[str, Channel]
-    # The local-time zones in use as last read (``db.known_zones``).
-    zones: KnownZones = field(default_factory=KnownZones)
+    # Whether the local-time copy is current (``db.copy_state``).
+    copy_state: CopyState = field(default_factory=CopyState)
     # The host's CONTENT_DECODER (contract section 12), loaded once here; identity when unset.
     decoder: Decoder = IDENTITY
 

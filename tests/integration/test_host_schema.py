@@ -116,7 +116,9 @@ async def notifier(args: list[str], env: dict[str, str]) -> Any:
 HOST_OBJECTS = """
 SELECT n.nspname, c.relname, c.relkind FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('app', 'app_views')
-UNION ALL SELECT 'trigger', tgname, 't' FROM pg_trigger WHERE NOT tgisinternal
+UNION ALL SELECT 'trigger', t.tgname, 't' FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal AND n.nspname IN ('app', 'app_views')
 ORDER BY 1, 2
 """
 

@@ -19,6 +19,9 @@ from notifier.db.schema import (
 from tests.support.data import Data
 from tests.support.smtp import Captured
 
+# The copy's schedule as the host's rows give it; ``*_next`` are the ticks' own.
+SCHEDULE_COLUMNS = [c for c in local_time_schedules.c if not c.name.endswith("_next")]
+
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
@@ -110,20 +113,27 @@ class LocalTimeData(Data):
             )
 
     async def schedule(self, user_id: uuid.UUID) -> dict[str, Any] | None:
-        """The worker's trigger-maintained copy of the user's zone and times."""
+        """The worker's trigger-maintained copy of the user's zone and times (not the
+        next-send instants ticks compute: ``next_sends``)."""
         async with self.engine.connect() as conn:
             row = (
                 (
                     await conn.execute(
-                        select(local_time_schedules).where(
-                            local_time_schedules.c.user_id == user_id
-                        )
+                        select(*SCHEDULE_COLUMNS).where(local_time_schedules.c.user_id == user_id)
                     )
                 )
                 .mappings()
                 .first()
             )
         return dict(row) if row is not None else None
+
+    async def next_sends(self, user_id: uuid.UUID) -> tuple[datetime, datetime, datetime]:
+        """The copy's next-send instants of the digest, notes reminder and weekly report."""
+        c = local_time_schedules.c
+        stmt = select(c.digest_next, c.notes_reminder_next, c.weekly_report_next)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt.where(c.user_id == user_id))).one()
+        return row[0], row[1], row[2]
 
 
 def parts(captured: Captured) -> tuple[str, str, str]:

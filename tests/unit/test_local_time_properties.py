@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import itertools
 import random
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import available_timezones
@@ -19,19 +21,24 @@ from zoneinfo import available_timezones
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from notifier.db.schema import local_time_schedules
 from notifier.rules.local_time_slots import (
     EVERY_DAY,
+    NOT_COMPUTED,
     WORKDAYS,
     Weekdays,
     due_instant,
     due_slots,
+    next_due,
     selection_plan,
 )
 from notifier.rules.summary_spans import day_start
+from notifier.services.next_send import CopyRow, CopySchedule, review, settle
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import get_zone
 
 ZONES = sorted(available_timezones())
+_COPY = local_time_schedules.c
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 SECOND = timedelta(seconds=1)
@@ -264,3 +271,58 @@ def test_over_any_zone_and_any_week_exactly_one_weekly_report_is_due(
     ]
     [chosen] = [day for day in week if day.isoweekday() == weekday]
     assert due == ([chosen] if chosen in shown_dates(chosen, tz) else [])
+
+
+def through_next_sends(
+    zone: str, at: time, days: Weekdays, ticks: list[datetime], catch_up: timedelta
+) -> dict[date, list[datetime]]:
+    """Runs ticks as ``services.next_send`` does: a row is read only once its instant has
+    come, slots already in the ledger are settled, and a row with nothing open moves on."""
+    schedule = CopySchedule("k", _COPY.digest_next, _COPY.digest_time, (), lambda: days, ())
+    row = CopyRow(uuid.UUID(int=1), zone, at, (), NOT_COMPUTED, None)
+    sends: dict[date, list[datetime]] = {}
+    ledger: set[datetime] = set()
+    for now in ticks:
+        if row.next > now:
+            continue
+        found = review([row], schedule, catch_up_window(now, catch_up))
+        states = {pair: (pair[1] not in ledger, pair[1] in ledger) for pair in found.pairs()}
+        for user, slot in found.pairs():
+            if states[(user, slot)][0]:
+                ledger.add(slot)
+                sends.setdefault(slot.date(), []).append(now)
+        settle(found, states)
+        for moved, new in found.moves:
+            row = replace(moved, next=new)
+    return sends
+
+
+@SLOW
+@given(local_moments(), WEEKDAY_SETS, st.sampled_from([5, 15, 60]), st.integers(1, 180))
+def test_reading_rows_from_their_next_instant_sends_what_reading_every_tick_sends(
+    moment: tuple[str, date, time, datetime],
+    days: Weekdays,
+    tick_minutes: int,
+    catch_up_minutes: int,
+) -> None:
+    zone, _, at, anchor = moment
+    tz = get_zone(zone)
+    step, catch_up = tick_minutes * MINUTE, catch_up_minutes * MINUTE
+    first = anchor - timedelta(days=4) + SECOND * 7
+    ticks = [first + i * step for i in range(int(timedelta(days=9) / step))]
+    every_tick = simulate(tz, at, days, iter(ticks), catch_up)
+    assert through_next_sends(zone, at, days, ticks, catch_up) == every_tick
+
+
+@FAST
+@given(local_moments(), WEEKDAY_SETS, st.integers(-3000, 3000))
+def test_no_due_instant_lies_between_an_instant_and_its_next_due(
+    moment: tuple[str, date, time, datetime], days: Weekdays, shift_minutes: int
+) -> None:
+    zone, _, at, anchor = moment
+    tz = get_zone(zone)
+    after = anchor + shift_minutes * MINUTE
+    found = next_due(tz, at, days, after)
+    assert found > after
+    assert not due_slots(tz, at, days, Window(after, found - SECOND / 1000))
+    assert due_slots(tz, at, days, Window(found - SECOND, found))

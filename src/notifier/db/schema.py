@@ -299,9 +299,11 @@ job_runs = Table(
 )
 
 # Worker-owned, kept current by triggers (migrations 0002, 0006): each user's effective zone
-# next to the digest, notes-reminder and weekly-report times, so a tick finds due users through
-# an index on (zone, time). The partial-index predicates are repeated verbatim in the tick's
-# query.
+# next to the digest, notes-reminder and weekly-report times and, per kind, the next instant
+# the user may be due (0010), so a tick finds due users through an index on that instant. The
+# partial-index predicates are repeated verbatim in the tick's query.
+# The copy's "not computed yet" instant (``rules.local_time_slots.NOT_COMPUTED``) as SQL.
+NOT_COMPUTED_SQL = text("'1970-01-01 00:00:00+00'")
 DIGEST_DUE_COLUMNS = ("digest_enabled", "is_active", "email_enabled")
 NOTES_DUE_COLUMNS = ("notes_reminder_enabled", "is_active", "email_enabled")
 WEEKLY_DUE_COLUMNS = ("weekly_report_enabled", "is_active", "email_enabled")
@@ -326,26 +328,35 @@ local_time_schedules = Table(
     Column("weekly_report_time", Time, nullable=False, server_default="08:00"),
     # ``digest_days`` is set: the digest's weekdays come from it (migration 0006).
     Column("digest_days_set", Boolean, nullable=False, server_default=text("false")),
-    # Covering on PostgreSQL (migration 0004): a tick's ~420 probes read the index alone.
+    # Per kind, the first instant the user may be owed a notification (``services.next_send``,
+    # migration 0010); ``1970-01-01``: not computed yet (a new or changed schedule).
+    Column("digest_next", UtcDateTime, nullable=False, server_default=NOT_COMPUTED_SQL),
+    Column("notes_reminder_next", UtcDateTime, nullable=False, server_default=NOT_COMPUTED_SQL),
+    Column("weekly_report_next", UtcDateTime, nullable=False, server_default=NOT_COMPUTED_SQL),
+    # A tick reads the rows whose instant has come, index-only on PostgreSQL: with nobody
+    # due, one empty probe whatever the number of users and zones.
     Index(
-        "ix_local_time_schedules_digest_due",
-        "zone",
-        "digest_time",
-        postgresql_include=["user_id", "digest_skip_weekends"],
+        "ix_local_time_schedules_digest_next",
+        "digest_next",
+        postgresql_include=[
+            "user_id",
+            "zone",
+            "digest_time",
+            "digest_skip_weekends",
+            "digest_days_set",
+        ],
         **_partial(DIGEST_DUE),
     ),
     Index(
-        "ix_local_time_schedules_notes_due",
-        "zone",
-        "notes_reminder_time",
-        postgresql_include=["user_id"],
+        "ix_local_time_schedules_notes_next",
+        "notes_reminder_next",
+        postgresql_include=["user_id", "zone", "notes_reminder_time"],
         **_partial(NOTES_DUE),
     ),
     Index(
-        "ix_local_time_schedules_weekly_due",
-        "zone",
-        "weekly_report_time",
-        postgresql_include=["user_id", "weekly_report_day"],
+        "ix_local_time_schedules_weekly_next",
+        "weekly_report_next",
+        postgresql_include=["user_id", "zone", "weekly_report_time", "weekly_report_day"],
         **_partial(WEEKLY_DUE),
     ),
 )
@@ -374,4 +385,14 @@ local_time_zones = Table(
     "local_time_zones",
     metadata,
     Column("zone", Text, primary_key=True),
+)
+
+# Per local-time kind, the latest tick instant that moved next-send instants on (migration
+# 0010): a tick further back than its catch-up window reads every row instead, since the
+# instants no longer tell what it owes (``services.next_send``).
+local_time_marks = Table(
+    "local_time_marks",
+    metadata,
+    Column("kind", Text, primary_key=True),
+    Column("moved_until", UtcDateTime, nullable=False),
 )

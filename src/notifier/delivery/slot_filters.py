@@ -61,3 +61,38 @@ def _slot_row(
     return exists().where(
         r.kind == kind, r.entity_id == entity, r.user_id == user, r.slot == slot, condition
     )
+
+
+# The slot of user ``{user}`` and instant ``{slot}`` (SQL expressions of the caller's row) in
+# hand-written statements, for the kind bound as ``:kind``: entity and user are both the user.
+_SLOT_ROW = """SELECT 1 FROM {ledger} AS r
+        WHERE r.kind = :kind AND r.entity_id = {user} AND r.user_id = {user}
+          AND r.slot = {slot}"""
+# A held row under its live lease: the hold's end brings it back (``services.held_slots``).
+HELD_LIVE_SQL = "(r.held_until IS NOT NULL AND r.lease_until > CURRENT_TIMESTAMP)"
+
+
+def open_slot_sql(ledger: str, user: str, slot: str) -> str:
+    """``slot_unfinished`` as SQL text: no row taken, or one row to take again."""
+    row = _SLOT_ROW.format(ledger=ledger, user=user, slot=slot)
+    return f"(NOT EXISTS ({row} AND {TAKEN_SQL}) OR EXISTS ({row} AND {RETRYABLE_SQL}))"
+
+
+def slot_state_sql(ledger: str, user: str, slot: str) -> str:
+    """The slot's state as a number, from all its rows at once: 1 if it is open
+    (``slot_unfinished``), plus 2 if it is settled (every row final, or held until a later
+    instant: a hold's end selects the slot again by itself).
+
+    One correlated aggregate per slot: PostgreSQL runs it as an index probe of the slot's
+    rows, where ``EXISTS`` conditions were planned as hashed scans of the whole ledger.
+    """
+    flag = "max(CASE WHEN {} THEN 1 ELSE 0 END)"
+    taken, retryable = flag.format(TAKEN_SQL), flag.format(RETRYABLE_SQL)
+    unsettled = flag.format(f"r.status = 'pending' AND NOT {HELD_LIVE_SQL}")
+    return (
+        f"(SELECT CASE WHEN count(*) = 0 THEN 1 ELSE"
+        f" (CASE WHEN {taken} = 0 OR {retryable} = 1 THEN 1 ELSE 0 END)"
+        f" + (CASE WHEN {unsettled} = 0 THEN 2 ELSE 0 END) END"
+        f" FROM {ledger} AS r WHERE r.kind = :kind AND r.entity_id = {user}"
+        f" AND r.user_id = {user} AND r.slot = {slot})"
+    )

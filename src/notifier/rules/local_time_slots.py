@@ -96,6 +96,12 @@ def digest_weekdays(skip_weekends: bool, digest_days: object) -> Weekdays:
     return frozenset(digest_days)
 
 
+def copy_digest_weekdays(skip_weekends: object, days_set: object) -> Weekdays:
+    """The digest's weekdays as the copy knows them: every day when ``digest_days`` is set,
+    since the copy holds only that it is (a superset; the fresh row decides)."""
+    return EVERY_DAY if days_set else weekdays_skipping_weekends(bool(skip_weekends))
+
+
 def one_weekday(day: object) -> Weekdays:
     """``weekly_report_day`` (ISO) as a set; a value outside 1..7 names no day."""
     return frozenset({day}) & EVERY_DAY if isinstance(day, int) else frozenset()
@@ -127,6 +133,32 @@ def due_slots(zone: tzinfo, at: time, days: Weekdays, window: Window) -> list[Du
         if due is not None and due in window:
             slots.append(DueSlot(day, due))
     return slots
+
+
+# The copy's next-send instants (``services.next_send``): "not computed yet" (every new or
+# changed schedule row starts there, so the next tick computes it) and "no due day at all".
+NOT_COMPUTED = datetime(1970, 1, 1, tzinfo=UTC)
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+# Local dates looked at for the next due instant: from the day before ``after``'s local date,
+# a weekly schedule's next one is at most 8 dates on.
+_LOOK_AHEAD = 10
+
+
+def next_due(zone: tzinfo, at: time, days: Weekdays, after: datetime) -> datetime:
+    """The first due instant later than ``after`` (``NEVER`` when ``days`` names no day).
+
+    Due instants grow with the local date (an offset never changes by a day or more without
+    the date being skipped, which ``due_instant`` gives as None), so the first found from the
+    day before ``after``'s local date is the earliest; the instant of two days before lies
+    about a day before ``after``.
+    """
+    day = after.astimezone(zone).date() - ONE_DAY
+    for _ in range(_LOOK_AHEAD):
+        due = due_instant(day, at, zone, days)
+        if due is not None and due > after:
+            return due
+        day += ONE_DAY
+    return NEVER
 
 
 def plan_zone(name: str) -> tzinfo:

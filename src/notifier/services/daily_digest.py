@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.content.daily_digest import DayTasks, DigestFacts, digest_context
 from notifier.db.schema import DIGEST_DUE_COLUMNS, local_time_schedules, notification_settings
 from notifier.rules.kinds import BY_NAME
-from notifier.rules.local_time_slots import digest_weekdays
+from notifier.rules.local_time_slots import copy_digest_weekdays, digest_weekdays
 from notifier.rules.summary_spans import spans
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext, one_slot_per_user
+from notifier.services.next_send import CopySchedule
 from notifier.services.plan import Plan
 from notifier.services.summaries import (
     OPEN_TASKS_BY_DUE_DATE,
@@ -69,10 +70,17 @@ async def prepare(
     ctx.offer_summaries(plan, due, KIND, await read_facts(conn, due), digest_context)
 
 
+_COPY = local_time_schedules.c
+
 DIGEST = LocalTimeKind(
-    kind=KIND.name,
-    due_columns=DIGEST_DUE_COLUMNS,
-    schedule_time=local_time_schedules.c.digest_time,
+    copy=CopySchedule(
+        kind=KIND.name,
+        next=_COPY.digest_next,
+        time=_COPY.digest_time,
+        day_columns=(_COPY.digest_skip_weekends, _COPY.digest_days_set),
+        days=copy_digest_weekdays,
+        due_columns=DIGEST_DUE_COLUMNS,
+    ),
     schedule_days="(s.digest_days_set OR NOT ({isodow} >= 6 AND s.digest_skip_weekends))",
     settings_enabled=notification_settings.c.digest_enabled,
     settings_time=notification_settings.c.digest_time,

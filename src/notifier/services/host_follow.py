@@ -17,8 +17,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from notifier.db.copy_state import CopyState
 from notifier.db.engine import host_schema, own_schema, qualified
-from notifier.db.known_zones import KnownZones
 
 # The copy's columns, in the order the source gives them (``host_follow`` writes them).
 COPY_COLUMNS = (
@@ -77,7 +77,7 @@ async def kept_by_migration(conn: AsyncConnection) -> bool:
     return bool(await conn.scalar(text("SELECT to_regproc(:name) IS NOT NULL"), {"name": name}))
 
 
-async def follow_host(engine: AsyncEngine, known: KnownZones) -> None:
+async def follow_host(engine: AsyncEngine, known: CopyState) -> None:
     """Decides for this tick whether the copy is current (``known.copy_kept``), refreshing it
     first when the host's triggers left changes."""
     if known.kept_by_migration is None:

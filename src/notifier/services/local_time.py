@@ -9,37 +9,30 @@ How a tick finds due users among a million without reading them all
 The effective zone, ``coalesce(users.timezone, workspaces.timezone, 'UTC')``, spans two host
 tables, so no index there can answer "local time in range, in zone z". Migration 0002 keeps a
 worker-owned copy, ``local_time_schedules`` (zone, times, switches per user), current through
-triggers on ``users``, ``workspaces`` and ``notification_settings``, with partial indexes on
-``(zone, digest_time)`` and ``(zone, notes_reminder_time)`` over users who can receive the
-kind. ``local_time_zones`` lists the zones in use (~400 rows).
+triggers on ``users``, ``workspaces`` and ``notification_settings``; since migration 0010 it
+also holds, per kind, each user's next-send instant, and a tick reads the rows whose instant
+has come (``services.next_send``: one empty index probe when nobody is due). Without the copy
+(``migrate --own-tables-only`` and no ``host-triggers``), a plan of local-time ranges per zone
+(``rules.local_time_slots.selection_plan``) is joined to the host's relations
+(``direct_sql``).
 
-Per tick, Python (never SQL ``AT TIME ZONE``, so gap and fold rules hold in one place) turns
-the window into local-time ranges per zone and date (``rules.local_time_slots``; zones that
-share their offsets that day share a range, ~400 zones make ~40 ranges). The plan travels as
-parameters, a row ``(zone, lo, hi, slot, isodow)`` per zone and range (PostgreSQL: arrays of
-zones and of ranges; SQLite: one JSON text), and one statement joins them to the kind's partial
-index: one index-only probe per zone and date (migration 0004), and an anti-join on
-``reminders_sent``'s unique key to skip slots already finished (``sent``, ``failed``,
-``skipped``) or still claimed (``pending`` under a lease that has not run out, by the
-database's clock: leases are wall-clock time). Any other ``pending`` row is a candidate: a
-claim released after transient SMTP failures, by a stopping worker, or left by a killed one
-whose lease ran out is tried again by the next tick. A claim still held is not selected
-again: during a backlog every tick re-selected, re-read and re-enqueued every slot whose
-batch was still sending (measured: 226 ticks selecting 828,000 slots to send 12,900).
+Either way an anti-join on ``reminders_sent``'s unique key skips slots already finished
+(``sent``, ``failed``, ``skipped``) or still claimed (``pending`` under a lease that has not
+run out, by the database's clock: leases are wall-clock time). Any other ``pending`` row is a
+candidate: a claim released after transient SMTP failures, by a stopping worker, or left by a
+killed one whose lease ran out is tried again by the next tick. A claim still held is not
+selected again: during a backlog every tick re-selected, re-read and re-enqueued every slot
+whose batch was still sending (measured: 226 ticks selecting 828,000 slots to send 12,900).
 
-The statement's text never changes, so it is prepared once and planned once (an ``OR`` of
-per-zone ranges cost ~11 ms of planning per tick); its cost follows the number of zones and
-of users in range, not the size of the table. Figures: ``bench/local_time_selection.py``.
-
-The ranges are a superset (on DST days they are an hour wider); every selected user's fresh
-row (``users``, ``workspaces``, ``notification_settings``, never the copy) is then checked by
-``due_slots``, which alone decides. Unknown zone names plan as UTC, so their users are still
-selected and recorded ``failed`` by id rather than silently ignored.
+The selection is a superset (the copy's weekdays, DST days); every selected user's fresh row
+(``users``, ``workspaces``, ``notification_settings``, never the copy) is then checked by
+``due_slots``, which alone decides. Unknown zone names are timed as UTC, so their users are
+still selected and recorded ``failed`` by id rather than silently ignored. Figures:
+``bench/local_time_selection.py``.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -50,25 +43,17 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import structlog
 from sqlalchemy import Select, Uuid, func, select, text
-from sqlalchemy.engine import Dialect, Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
 from notifier.channels.base import Delivery
 from notifier.content.decoding import Decodable, Decoder
+from notifier.db.copy_state import CopyState
 from notifier.db.engine import autocommit, host_schema, own_schema, qualified
 from notifier.db.id_lists import among
-from notifier.db.known_zones import ZONES_FINGERPRINT_SQL, KnownZones
-from notifier.db.schema import (
-    local_time_schedules,
-    local_time_zones,
-    notification_settings,
-    reminders_sent,
-    users,
-    workspaces,
-)
+from notifier.db.schema import notification_settings, users, workspaces
 from notifier.delivery.ledger import SlotKey
-from notifier.delivery.slot_filters import RETRYABLE_SQL, TAKEN_SQL
+from notifier.delivery.slot_filters import open_slot_sql
 from notifier.rules.kinds import BY_NAME, Kind
 from notifier.rules.local_time_slots import (
     EVERY_DAY,
@@ -93,6 +78,7 @@ from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
 from notifier.services.held_slots import held_entity_ids, held_slots, merged
 from notifier.services.host_follow import follow_host, host_source_sql, kept_by_migration
+from notifier.services.next_send import CopySchedule, candidates
 from notifier.services.plan import Addressee, Plan, plan_each
 from notifier.services.row_errors import row_error
 from notifier.timemath.windows import Window, catch_up_window
@@ -200,16 +186,15 @@ Prepare = Callable[[AsyncConnection, Sequence[DueUser], TickContext, Plan], Awai
 class LocalTimeKind:
     """What differs between the kinds: columns, defaults, due weekdays and the content step.
 
-    The weekdays a user is due on are one rule written twice, tested equal
-    (``tests/integration/test_weekly_report.py``): ``schedule_days`` in SQL over the copy's
-    columns ``s.*`` and the local date's ISO weekday ``{isodow}`` (a superset is enough
-    there), and ``days_of`` in Python over ``settings_days`` of the fresh row, which decides
-    (``BadWeekdaysError``: the user's slots are recorded ``failed`` with the reason).
+    The weekdays a user is due on are one rule written three times, tested equal
+    (``tests/integration/test_weekly_report.py``): ``schedule_days`` in SQL over the host's
+    schedule columns ``s.*`` and the local date's ISO weekday ``{isodow}`` (the direct path),
+    ``copy.days`` over the copy's columns (a superset is enough in both), and ``days_of``
+    over ``settings_days`` of the fresh row, which decides (``BadWeekdaysError``: the user's
+    slots are recorded ``failed`` with the reason).
     """
 
-    kind: str
-    due_columns: tuple[str, ...]  # the partial index's predicate, so the planner uses it
-    schedule_time: Any
+    copy: CopySchedule  # its name, and where the copy keeps it (``services.next_send``)
     schedule_days: str
     settings_enabled: Any
     settings_time: Any
@@ -217,6 +202,10 @@ class LocalTimeKind:
     days_of: Callable[..., Weekdays]
     default_time: time
     prepare: Prepare
+
+    @property
+    def kind(self) -> str:
+        return self.copy.kind
 
     def job(self) -> BatchedJob:
         """The kind's job (``services.batches``): this module's two halves, for this kind."""
@@ -244,10 +233,10 @@ async def due_ids(services: Services, now: datetime, kind: LocalTimeKind) -> lis
     Autocommit: each read is its own snapshot as under READ COMMITTED anyway, without the
     BEGIN and ROLLBACK round trips of a transaction.
     """
-    await follow_host(services.engine, services.zones)
+    await follow_host(services.engine, services.copy_state)
     async with autocommit(services.engine) as conn:
         window = tick_context(services, now).window
-        due = await candidate_ids(conn, kind, window, services.zones)
+        due = await candidate_ids(conn, kind, window, services.copy_state)
         return merged(due, await held_entity_ids(conn, kind.kind, window))
 
 
@@ -262,108 +251,22 @@ async def process_batch(
 
 
 async def candidate_ids(
-    conn: AsyncConnection, kind: LocalTimeKind, window: Window, known: KnownZones | None = None
+    conn: AsyncConnection, kind: LocalTimeKind, window: Window, known: CopyState | None = None
 ) -> list[uuid.UUID]:
-    """Users whose time may be due in ``window`` and whose slot is not yet recorded.
-
-    With ``known`` zones from an earlier tick, one round trip: the statement also reports the
-    zones table's fingerprint, and only if it changed are the zones read again (a new zone's
-    users are then selected in this same tick).
-    """
-    known = known if known is not None else KnownZones()
+    """Users whose slot may be due in ``window`` and is not yet recorded: through the copy's
+    next-send instants (``services.next_send``) when the copy is current, else straight from
+    the host's relations."""
+    known = known if known is not None else CopyState()
     if not await _copy_kept(conn, known):
         return await _select_direct(conn, kind, selection_plan(all_zones(), window))
-    if known.zones:
-        ids, fingerprint = await _select(conn, kind, selection_plan(known.zones, window))
-        if known.holds(fingerprint):
-            return ids
-    await _read_zones(conn, known)
-    ids, _ = await _select(conn, kind, selection_plan(known.zones, window))
-    log.debug("local_time_zones_read", kind=kind.kind, zones=len(known.zones))
-    return ids
-
-
-async def _read_zones(conn: AsyncConnection, known: KnownZones) -> None:
-    """The zones and (PostgreSQL) their fingerprint, in one statement: one snapshot.
-
-    Without a fingerprint (SQLite) nothing is remembered, so every tick reads the zones.
-    """
-    if conn.dialect.name != "postgresql":
-        zones = (await conn.execute(select(local_time_zones.c.zone))).scalars().all()
-        known.remember(tuple(zones), None)
-        return
-    zones = qualified(own_schema(conn), "local_time_zones")
-    stmt = text(f"SELECT zone, ({ZONES_FINGERPRINT_SQL.format(zones=zones)}) FROM {zones}")
-    rows = (await conn.execute(stmt)).all()
-    known.remember(tuple(r[0] for r in rows), rows[0][1] if rows else None)
-
-
-async def select_candidates(
-    conn: AsyncConnection, kind: LocalTimeKind, plan: Sequence[PlanEntry]
-) -> list[uuid.UUID]:
-    """Runs the selection statement for a plan (``bench/local_time_selection.py`` times it)."""
-    return (await _select(conn, kind, plan))[0]
-
-
-async def _select(
-    conn: AsyncConnection, kind: LocalTimeKind, plan: Sequence[PlanEntry]
-) -> tuple[list[uuid.UUID], str | None]:
-    """The selected ids and, on PostgreSQL, the zones table's fingerprint.
-
-    Its estimated cost grows with zones and dates; past ``jit_above_cost`` PostgreSQL would
-    spend ~190 ms compiling JIT code for a ~3 ms query: ``db.engine`` turns ``jit`` off for
-    the session when it connects, which costs no round trip per tick.
-    """
-    if not plan:
-        return [], None
-    if conn.dialect.name == "postgresql":
-        return await _select_postgresql(conn, kind, plan)
-    stmt = text(selection_sql(kind, conn.dialect.name, own_schema(conn))).bindparams(
-        kind=kind.kind, **plan_params(plan, conn.dialect)
-    )
-    scalars = (await conn.execute(stmt.columns(user_id=Uuid()))).scalars()
-    return sorted(set(scalars)), None
-
-
-async def _select_postgresql(
-    conn: AsyncConnection, kind: LocalTimeKind, plan: Sequence[PlanEntry]
-) -> tuple[list[uuid.UUID], str | None]:
-    """The statement straight to the driver, positional parameters in ``_PLAN_ARRAYS`` order.
-
-    A ``text()`` clause carrying six arrays cost ~0.4 ms more a tick (SQLAlchemy's parameter
-    handling), a tenth of the budget of a tick with nobody due.
-    """
-    arrays = _plan_arrays(plan)
-    params = (*(arrays[name] for name in _PLAN_ARRAYS), kind.kind)
-    result: Result[str, uuid.UUID | None] = await conn.exec_driver_sql(
-        _positional_sql(kind, own_schema(conn)), params
-    )
-    rows = [(row[0], row[1]) for row in result]
-    found = {user_id for _, user_id in rows if user_id is not None}
-    return sorted(found), rows[0][0] if rows else None
-
-
-@cache
-def _positional_sql(kind: LocalTimeKind, schema: str | None) -> str:
-    """The PostgreSQL statement of ``kind`` with ``$n`` in place of its named parameters."""
-    sql = selection_sql(kind, "postgresql", schema)
-    for number, name in enumerate((*_PLAN_ARRAYS, "kind"), start=1):
-        sql = sql.replace(f":{name}", f"${number}")
-    return sql
-
-
-def plan_params(plan: Sequence[PlanEntry], dialect: Dialect) -> dict[str, Any]:
-    """The plan as the selection statement's parameters, a row per zone and range."""
-    if dialect.name == "postgresql":
-        return _plan_arrays(plan)
-    return {"plan": _plan_json(plan, dialect)}
+    return await candidates(conn, kind.copy, window)
 
 
 def _plan_arrays(plan: Sequence[PlanEntry]) -> dict[str, list[Any]]:
-    """PostgreSQL: each zone with the number of its entry, and each entry's range, slot and
-    ISO weekday once (binary-encoded by asyncpg, read by ``unnest``).
+    """The plan as arrays: each zone with the number of its entry, and each entry's range,
+    slot and ISO weekday once (binary-encoded by asyncpg, read by ``unnest``).
 
-    Zones outnumber entries ten to one (~420 to ~40); sending every entry's values once per
+    Zones outnumber entries ten to one (~600 to ~60); sending every entry's values once per
     zone cost ~0.6 ms of encoding a tick.
     """
     arrays: dict[str, list[Any]] = {n: [] for n in _PLAN_ARRAYS}
@@ -378,110 +281,6 @@ def _plan_arrays(plan: Sequence[PlanEntry]) -> dict[str, list[Any]]:
 
 
 _PLAN_ARRAYS = ("zones", "entries", "los", "his", "slots", "isodows")
-
-
-def _plan_json(plan: Sequence[PlanEntry], dialect: Dialect) -> str:
-    """SQLite: one JSON array of ``{zones, lo, hi, slot, isodow}``, values written in the
-    text formats SQLite stores (it compares them as text)."""
-    store_time = _storer(local_time_schedules.c.digest_time.type, dialect)
-    store_slot = _storer(reminders_sent.c.slot.type, dialect)
-    rows = [
-        {
-            "zones": entry.zones,
-            "lo": store_time(entry.range.lo),
-            "hi": store_time(entry.range.hi),
-            "slot": store_slot(slot_instant(entry.range.day)),
-            "isodow": entry.range.day.isoweekday(),
-        }
-        for entry in plan
-    ]
-    return json.dumps(rows, separators=(",", ":"))
-
-
-def _storer(column_type: Any, dialect: Dialect) -> Callable[[Any], str]:
-    """Writes a value as the column's dialect binds it (SQLite: its own text format)."""
-    process = column_type.dialect_impl(dialect).bind_processor(dialect)
-
-    def store(value: Any) -> str:
-        stored = process(value) if process is not None else value
-        return stored if isinstance(stored, str) else str(stored.isoformat())
-
-    return store
-
-
-# The plan joined to the kind's partial (zone, time) index: one probe per plan row. The WHERE
-# repeats the index predicate so both planners may use it; {days} is the kind's weekday rule.
-# PostgreSQL, measured at a million users:
-# - the LATERAL subquery with OFFSET 0 is an optimisation fence. Without it the planner
-#   flattens the join and picks a parallel scan of every schedule (~200 ms, not ~3 ms);
-# - ``unnest`` of flat arrays is cheap to decode and its row count is estimated from the
-#   arrays themselves (a nested JSON plan was guessed at 10,000 rows and set off JIT); the
-#   ranges are numbered ``WITH ORDINALITY`` and each zone names its range's number.
-_SELECTION_SQL = {
-    "postgresql": """
-SELECT f.fingerprint, c.user_id
-FROM ({fingerprint}) AS f(fingerprint)
-LEFT JOIN (
-SELECT s.user_id
-FROM unnest(CAST(:zones AS text[]), CAST(:entries AS integer[])) AS z(zone, entry)
-JOIN unnest(CAST(:los AS time[]), CAST(:his AS time[]), CAST(:slots AS timestamptz[]),
-            CAST(:isodows AS integer[])) WITH ORDINALITY AS p(lo, hi, slot, isodow, entry)
-  ON p.entry = z.entry
-CROSS JOIN LATERAL (
-    SELECT s.user_id FROM {schedules} AS s
-    WHERE s.zone = z.zone AND s.{time} BETWEEN p.lo AND p.hi AND {due}
-      AND {days}
-      AND {not_done}
-    OFFSET 0) AS s
-) AS c ON true
-""",
-    "sqlite": """
-SELECT s.user_id
-FROM json_each(:plan) AS p
-JOIN json_each(p.value, '$.zones') AS z
-JOIN {schedules} AS s
-  ON s.zone = z.value
- AND s.{time} BETWEEN json_extract(p.value, '$.lo') AND json_extract(p.value, '$.hi')
-WHERE {due} AND {days}
-  AND {not_done}
-""",
-}
-# The slot of plan row ``p`` not yet finished nor claimed for user ``s`` (both dialects).
-_NOT_DONE_SQL = """(NOT EXISTS (
-        SELECT 1 FROM {ledger} AS r
-        WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
-          AND r.slot = {slot} AND {taken})
-      OR EXISTS (
-        SELECT 1 FROM {ledger} AS r
-        WHERE r.kind = :kind AND r.entity_id = s.user_id AND r.user_id = s.user_id
-          AND r.slot = {slot} AND {retryable}))"""
-
-
-def selection_sql(kind: LocalTimeKind, dialect_name: str, schema: str | None = None) -> str:
-    """The selection statement of ``kind`` in the caller's dialect, over the worker's tables
-    in ``schema``."""
-    template = _SELECTION_SQL.get(dialect_name)
-    if template is None:
-        raise NotImplementedError(f"unsupported database dialect {dialect_name!r}")
-    pg = dialect_name == "postgresql"
-    isodow = "p.isodow" if pg else "json_extract(p.value, '$.isodow')"
-    return template.format(
-        schedules=qualified(schema, "local_time_schedules"),
-        time=kind.schedule_time.name,
-        due=" AND ".join(f"s.{column}" for column in kind.due_columns),
-        days=kind.schedule_days.format(isodow=isodow),
-        fingerprint=ZONES_FINGERPRINT_SQL.format(zones=qualified(schema, "local_time_zones")),
-        not_done=_not_done(schema, "p.slot" if pg else "json_extract(p.value, '$.slot')"),
-    )
-
-
-def _not_done(schema: str | None, slot: str) -> str:
-    return _NOT_DONE_SQL.format(
-        ledger=qualified(schema, "reminders_sent"),
-        slot=slot,
-        taken=TAKEN_SQL,
-        retryable=RETRYABLE_SQL,
-    )
 
 
 def _fresh_rows_query(
@@ -629,10 +428,10 @@ def direct_sql(kind: LocalTimeKind, own: str | None, host: str | None) -> str:
     """The selection of ``kind`` straight from the host's relations in ``host``."""
     return _DIRECT_SQL.format(
         source=host_source_sql(host),
-        time=kind.schedule_time.name,
-        due=" AND ".join(f"s.{column}" for column in kind.due_columns),
+        time=kind.copy.time.name,
+        due=" AND ".join(f"s.{column}" for column in kind.copy.due_columns),
         days=kind.schedule_days.format(isodow="p.isodow"),
-        not_done=_not_done(own, "p.slot"),
+        not_done=open_slot_sql(qualified(own, "reminders_sent"), "s.user_id", "p.slot"),
     )
 
 
@@ -645,7 +444,7 @@ async def _select_direct(
     return sorted((await conn.execute(stmt.columns(user_id=Uuid()))).scalars())
 
 
-async def _copy_kept(conn: AsyncConnection, known: KnownZones) -> bool:
+async def _copy_kept(conn: AsyncConnection, known: CopyState) -> bool:
     """Whether the copy is current: as ``host_follow`` decided this tick, else (a selection
     run on its own: benchmarks, tests) whether the full migration's triggers keep it."""
     if known.copy_kept is None:

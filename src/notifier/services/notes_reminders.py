@@ -27,6 +27,7 @@ from notifier.db.schema import (
 from notifier.rules.kinds import BY_NAME
 from notifier.rules.local_time_slots import EVERY_DAY
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext
+from notifier.services.next_send import CopySchedule
 from notifier.services.plan import Plan
 
 KIND = BY_NAME["notes_reminder"]
@@ -74,10 +75,17 @@ async def draft_counts(conn: AsyncConnection, user_ids: set[uuid.UUID]) -> dict[
     return {user_id: int(count) for user_id, count in (await conn.execute(stmt)).all()}
 
 
+_COPY = local_time_schedules.c
+
 NOTES = LocalTimeKind(
-    kind=KIND.name,
-    due_columns=NOTES_DUE_COLUMNS,
-    schedule_time=local_time_schedules.c.notes_reminder_time,
+    copy=CopySchedule(
+        kind=KIND.name,
+        next=_COPY.notes_reminder_next,
+        time=_COPY.notes_reminder_time,
+        day_columns=(),
+        days=lambda: EVERY_DAY,
+        due_columns=NOTES_DUE_COLUMNS,
+    ),
     schedule_days="true",
     settings_enabled=notification_settings.c.notes_reminder_enabled,
     settings_time=notification_settings.c.notes_reminder_time,

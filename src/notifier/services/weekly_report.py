@@ -27,6 +27,7 @@ from notifier.rules.kinds import BY_NAME
 from notifier.rules.local_time_slots import one_weekday
 from notifier.rules.summary_spans import spans
 from notifier.services.local_time import DueUser, LocalTimeKind, TickContext, one_slot_per_user
+from notifier.services.next_send import CopySchedule
 from notifier.services.plan import Plan
 from notifier.services.summaries import (
     COMPLETED_TASKS,
@@ -71,10 +72,17 @@ async def prepare(
     ctx.offer_summaries(plan, due, KIND, await read_facts(conn, due), weekly_context)
 
 
+_COPY = local_time_schedules.c
+
 WEEKLY = LocalTimeKind(
-    kind=KIND.name,
-    due_columns=WEEKLY_DUE_COLUMNS,
-    schedule_time=local_time_schedules.c.weekly_report_time,
+    copy=CopySchedule(
+        kind=KIND.name,
+        next=_COPY.weekly_report_next,
+        time=_COPY.weekly_report_time,
+        day_columns=(_COPY.weekly_report_day,),
+        days=one_weekday,
+        due_columns=WEEKLY_DUE_COLUMNS,
+    ),
     schedule_days="s.weekly_report_day = {isodow}",
     settings_enabled=notification_settings.c.weekly_report_enabled,
     settings_time=notification_settings.c.weekly_report_time,

@@ -1,0 +1,350 @@
+"""The local-time kinds' selection over the copy: each user's next-send instant, per kind.
+
+Each ``local_time_schedules`` row holds, per kind, the first instant the user may be owed a
+notification of it (migration 0010). A tick reads the rows whose instant has come, through a
+partial index over the users who can receive the kind: with nobody due that is one empty
+probe, whatever the number of users or zones (the ``(zone, time)`` design it replaces probed
+each of ~420 zones every tick). Python computes the instants (``rules.local_time_slots``, the
+rules that decide, so gap and fold stay in one place), for each row read:
+
+* no due instant of the window: the row moves to its next one (``next_due``);
+* some: the ledger says, per slot, whether it is open (selected, as before), in flight (left
+  alone), or settled (every row final, or held until a later instant): once all are settled
+  the row moves on. A sent slot thus costs one more read, by the next tick.
+
+A row moves only if it is still what the tick read (PostgreSQL: its ``xmin``; SQLite: its
+instant), so a schedule changed meanwhile (a trigger puts it back to ``NOT_COMPUTED``) is
+computed again by the next tick rather than overwritten from the old schedule. A crash
+anywhere leaves the instant where it was: the row is read again, and the ledger decides.
+
+The copy's weekdays are a superset where the copy does not hold them (a digest with
+``digest_days``: every day); the fresh row decides in the batch, as it always did.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from functools import cache, lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Select,
+    Text,
+    Time,
+    Uuid,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.db.engine import own_schema, qualified
+from notifier.db.schema import local_time_marks, local_time_schedules, reminders_sent
+from notifier.db.types import UtcDateTime, held_wall_time
+from notifier.delivery.slot_filters import slot_state_sql
+from notifier.rules.local_time_slots import (
+    Weekdays,
+    due_slots,
+    next_due,
+    plan_zone,
+    slot_instant,
+)
+from notifier.timemath.windows import Window
+
+Pair = tuple[uuid.UUID, datetime]  # (user, ledger slot)
+
+
+@dataclass(frozen=True)
+class CopySchedule:
+    """Where the copy keeps one local-time kind."""
+
+    kind: str
+    next: Column[Any]
+    time: Column[Any]
+    day_columns: tuple[Column[Any], ...]
+    days: Callable[..., Weekdays]  # the day columns' values -> the weekdays it may be due
+    due_columns: tuple[str, ...]  # the partial index's predicate
+
+    def due_filter(self) -> list[Column[Any]]:
+        return [local_time_schedules.c[name] for name in self.due_columns]
+
+
+@dataclass(frozen=True)
+class CopyRow:
+    """One copy row as a tick read it; ``token`` tells whether it changed since."""
+
+    user_id: uuid.UUID
+    zone: str
+    at: time
+    day_values: tuple[Any, ...]
+    next: datetime
+    token: str | None
+
+
+@dataclass
+class Review:
+    """What a tick makes of the rows it read (``review``)."""
+
+    moves: list[tuple[CopyRow, datetime]] = field(default_factory=list)
+    owed: dict[uuid.UUID, list[datetime]] = field(default_factory=dict)
+    later: dict[uuid.UUID, tuple[CopyRow, datetime]] = field(default_factory=dict)
+
+    def pairs(self) -> list[Pair]:
+        return [(user, slot) for user, slots in self.owed.items() for slot in slots]
+
+
+def review(rows: Iterable[CopyRow], schedule: CopySchedule, window: Window) -> Review:
+    """Per row, its slots due in ``window`` and its next instant after it (pure)."""
+    found = Review()
+    for row in rows:
+        slots, after = _instants(row.zone, row.at, schedule.days(*row.day_values), window)
+        if slots:
+            found.owed[row.user_id] = list(slots)
+            found.later[row.user_id] = (row, after)
+        else:
+            found.moves.append((row, after))
+    return found
+
+
+@lru_cache(maxsize=65536)
+def _instants(
+    zone_name: str, at: time, days: Weekdays, window: Window
+) -> tuple[tuple[datetime, ...], datetime]:
+    """The ledger slots due in ``window`` and the next due instant after it; users sharing a
+    zone, time and weekdays share them (a first tick over a million rows computes each
+    combination once)."""
+    zone = plan_zone(zone_name)
+    first = next_due(zone, at, days, window.start)
+    if first > window.end:  # nothing due in the window: the common case, one computation
+        return (), first
+    slots = tuple(slot_instant(slot.day) for slot in due_slots(zone, at, days, window))
+    return slots, next_due(zone, at, days, window.end)
+
+
+def settle(found: Review, states: dict[Pair, tuple[bool, bool]]) -> list[uuid.UUID]:
+    """The users with an open slot (selected); those whose every slot is settled move on."""
+    selected = []
+    for user, slots in found.owed.items():
+        seen = [states.get((user, slot), (True, False)) for slot in slots]
+        if any(is_open for is_open, _ in seen):
+            selected.append(user)
+        elif all(settled for _, settled in seen):
+            found.moves.append(found.later[user])
+    return selected
+
+
+async def candidates(
+    conn: AsyncConnection, schedule: CopySchedule, window: Window
+) -> list[uuid.UUID]:
+    """Users with a slot of the kind owed in ``window`` and open in the ledger; moves every
+    row read on to its next instant where nothing is left for this one."""
+    read = await read_due(conn, schedule, window.end)
+    moving = may_move(window, read.mark, read.db_now)
+    rows = read.rows if moving else await read_rows(conn, schedule, None)
+    found = review(rows, schedule, window)
+    pairs = found.pairs()
+    selected = settle(found, await slot_states(conn, schedule.kind, pairs)) if pairs else []
+    if moving and found.moves:
+        await move(conn, schedule, found.moves, window.end)
+    return sorted(selected)
+
+
+# How far ahead of the database's clock a tick may still move instants on.
+FUTURE_SLACK = timedelta(minutes=5)
+
+
+def may_move(window: Window, mark: datetime | None, db_now: datetime) -> bool:
+    """Whether a tick at ``window`` reads through the instants and moves them on.
+
+    Not a tick earlier than the latest that moved them (``notifier run --at`` a past instant,
+    a tick run late): instants past its window no longer tell what it owes, so it reads every
+    row, and moves none. Not a tick in the future either: it would move instants over every
+    due one before it, which the ticks of the real clock then would never see.
+    """
+    if mark is not None and window.end < mark:
+        return False
+    return window.end <= db_now + FUTURE_SLACK
+
+
+@dataclass(frozen=True)
+class DueRead:
+    """The rows whose instant has come, with the kind's mark and the database's clock."""
+
+    rows: list[CopyRow]
+    mark: datetime | None
+    db_now: datetime
+
+
+async def read_due(conn: AsyncConnection, schedule: CopySchedule, now: datetime) -> DueRead:
+    """The rows whose instant is ``now`` or earlier, the mark and the database's clock, in
+    one round trip (a tick with nobody due makes this and the held slots' its only two)."""
+    if conn.dialect.name == "postgresql":
+        return await _read_due_postgresql(conn, schedule, now)
+    rows = _rows(conn, schedule, now).subquery()
+    m = local_time_marks.c
+    mark = select(m.moved_until).where(m.kind == schedule.kind).scalar_subquery()
+    head = select(mark.label("mark"), func.now(type_=UtcDateTime()).label("db_now")).subquery()
+    stmt = select(head.c.mark, head.c.db_now, *rows.c).select_from(head.outerjoin(rows, true()))
+    result = (await conn.execute(stmt)).all()
+    found = [_copy_row(r[2:], schedule) for r in result if r[2] is not None]
+    return DueRead(found, result[0][0], result[0][1])
+
+
+async def _read_due_postgresql(
+    conn: AsyncConnection, schedule: CopySchedule, now: datetime
+) -> DueRead:
+    """The same statement as text, straight to the driver: SQLAlchemy's building, caching
+    and typing of the statement cost ~0.8 ms, eight times what PostgreSQL spends on it."""
+    sql = _due_sql(schedule, own_schema(conn), conn.dialect)
+    result: Sequence[Any] = (await conn.exec_driver_sql(sql, (now, schedule.kind))).all()
+    found = [_copy_row(r[2:], schedule) for r in result if r[2] is not None]
+    return DueRead(found, result[0][0], result[0][1])
+
+
+@cache
+def _due_sql(schedule: CopySchedule, schema: str | None, dialect: Dialect) -> str:
+    """``read_due``'s statement for PostgreSQL, ``$1`` the instant and ``$2`` the kind."""
+    at = held_wall_time(schedule.time, type_=Time()).compile(dialect=dialect)
+    days = "".join(f", s.{column.name}" for column in schedule.day_columns)
+    due = " AND ".join(f"s.{name}" for name in schedule.due_columns)
+    return (
+        f"SELECT m.moved_until, now(), s.user_id, s.zone, {at}, s.{schedule.next.name},"
+        f" CAST(s.xmin AS text){days}"
+        f" FROM (SELECT 1) AS one"
+        f" LEFT JOIN {qualified(schema, 'local_time_marks')} AS m ON m.kind = $2"
+        f" LEFT JOIN {qualified(schema, 'local_time_schedules')} AS s"
+        f" ON s.{schedule.next.name} <= $1 AND {due}"
+    ).replace("local_time_schedules.", "s.")
+
+
+async def read_rows(
+    conn: AsyncConnection, schedule: CopySchedule, now: datetime | None
+) -> list[CopyRow]:
+    """The rows of users who can receive the kind whose instant is ``now`` or earlier
+    (``None``: every such row)."""
+    rows = (await conn.execute(_rows(conn, schedule, now))).all()
+    return [_copy_row(r, schedule) for r in rows]
+
+
+def _rows(conn: AsyncConnection, schedule: CopySchedule, now: datetime | None) -> Select[Any]:
+    s = local_time_schedules.c
+    pg = conn.dialect.name == "postgresql"
+    token = literal_column("CAST(local_time_schedules.xmin AS text)" if pg else "NULL", Text())
+    stmt = select(
+        s.user_id,
+        s.zone,
+        held_wall_time(schedule.time, type_=Time()).label("at"),
+        schedule.next,
+        token.label("token"),
+        *schedule.day_columns,
+    ).where(*schedule.due_filter())
+    return stmt if now is None else stmt.where(schedule.next <= now)
+
+
+def _copy_row(r: Sequence[Any], schedule: CopySchedule) -> CopyRow:
+    return CopyRow(r[0], r[1], r[2], tuple(r[5 : 5 + len(schedule.day_columns)]), r[3], r[4])
+
+
+async def slot_states(
+    conn: AsyncConnection, kind: str, pairs: Sequence[Pair]
+) -> dict[Pair, tuple[bool, bool]]:
+    """Per (user, slot): whether it is open, and whether it is settled (``slot_filters``)."""
+    ledger = qualified(own_schema(conn), "reminders_sent")
+    if conn.dialect.name == "postgresql":
+        source = "unnest(CAST(:users AS uuid[]), CAST(:slots AS timestamptz[])) AS c(user_id, slot)"
+        params: dict[str, Any] = {"users": [u for u, _ in pairs], "slots": [s for _, s in pairs]}
+        user, slot = "c.user_id", "c.slot"
+    else:
+        source = "json_each(:pairs) AS c"
+        params = {"pairs": _pairs_json(pairs, conn.dialect)}
+        user, slot = "json_extract(c.value, '$[0]')", "json_extract(c.value, '$[1]')"
+    state = slot_state_sql(ledger, user, slot)
+    sql = f"SELECT {user} AS user_id, {slot} AS slot, {state} FROM {source}"
+    stmt = text(sql).bindparams(kind=kind, **params)
+    stmt = stmt.columns(user_id=Uuid(), slot=UtcDateTime())  # type: ignore[assignment]
+    rows = (await conn.execute(stmt)).all()
+    return {(r[0], r[1]): (bool(r[2] & 1), bool(r[2] & 2)) for r in rows}
+
+
+def _pairs_json(pairs: Sequence[Pair], dialect: Dialect) -> str:
+    """SQLite: the pairs as one JSON array, each value in the text form SQLite stores."""
+    store_user = _storer(reminders_sent.c.user_id.type, dialect)
+    store_slot = _storer(reminders_sent.c.slot.type, dialect)
+    return json.dumps([[store_user(u), store_slot(s)] for u, s in pairs])
+
+
+def _storer(column_type: Any, dialect: Dialect) -> Callable[[Any], str]:
+    """Writes a value as the column's dialect binds it (SQLite: its own text format)."""
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+
+    def store(value: Any) -> str:
+        stored = process(value) if process is not None else value
+        return stored if isinstance(stored, str) else str(stored.isoformat())
+
+    return store
+
+
+async def move(
+    conn: AsyncConnection,
+    schedule: CopySchedule,
+    moves: Sequence[tuple[CopyRow, datetime]],
+    until: datetime,
+) -> None:
+    """Each row on to its new instant, if it is still what the tick read; the kind's mark
+    to ``until`` first, so a tick further back never trusts instants moved past it."""
+    await _raise_mark(conn, schedule.kind, until)
+    if conn.dialect.name == "postgresql":
+        await _move_postgresql(conn, schedule, moves)
+        return
+    s = local_time_schedules.c
+    stmt = (
+        update(local_time_schedules)
+        .where(
+            s.user_id == bindparam("user", type_=Uuid()),
+            schedule.next == bindparam("old", type_=UtcDateTime()),
+        )
+        .values({schedule.next.name: bindparam("new", type_=UtcDateTime())})
+    )
+    rows = [{"user": row.user_id, "old": row.next, "new": new} for row, new in moves]
+    await conn.execute(stmt, rows)
+
+
+async def _raise_mark(conn: AsyncConnection, kind: str, until: datetime) -> None:
+    table = qualified(own_schema(conn), "local_time_marks")
+    sql = (
+        f"INSERT INTO {table} AS m (kind, moved_until) VALUES (:kind, :until)"
+        " ON CONFLICT (kind) DO UPDATE SET moved_until = CASE"
+        " WHEN excluded.moved_until > m.moved_until THEN excluded.moved_until"
+        " ELSE m.moved_until END"
+    )
+    stmt = text(sql).bindparams(bindparam("until", type_=UtcDateTime()), kind=kind)
+    await conn.execute(stmt, {"until": until})
+
+
+async def _move_postgresql(
+    conn: AsyncConnection, schedule: CopySchedule, moves: Sequence[tuple[CopyRow, datetime]]
+) -> None:
+    table = qualified(own_schema(conn), "local_time_schedules")
+    column = schedule.next.name
+    sql = (
+        f"UPDATE {table} AS s SET {column} = c.new"
+        " FROM unnest(CAST(:users AS uuid[]), CAST(:tokens AS text[]),"
+        " CAST(:news AS timestamptz[])) AS c(user_id, token, new)"
+        " WHERE s.user_id = c.user_id AND CAST(s.xmin AS text) = c.token"
+    )
+    params = {
+        "users": [row.user_id for row, _ in moves],
+        "tokens": [row.token for row, _ in moves],
+        "news": [new for _, new in moves],
+    }
+    await conn.execute(text(sql), params)

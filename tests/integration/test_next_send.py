@@ -1,0 +1,92 @@
+"""The copy's next-send instants (migration 0010, ``services.next_send``), against real
+PostgreSQL and SMTP: what moves them, what puts them back, and the ticks that must not trust
+them. Each test fails if the instants stop a notification the contract owes."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import pytest
+
+from notifier.app import Services
+from notifier.rules.local_time_slots import NOT_COMPUTED
+from notifier.services.daily_digest import run_tick
+from tests.support.ledger import ledger_rows
+from tests.support.local_time_data import LocalTimeData, utc
+from tests.support.smtp import CaptureServer
+
+
+@pytest.fixture
+def people(services: Services) -> LocalTimeData:
+    return LocalTimeData(services.engine)
+
+
+async def digest_next(people: LocalTimeData, user: object) -> object:
+    return (await people.next_sends(user))[0]  # type: ignore[arg-type]
+
+
+async def test_a_row_moves_to_its_next_instant_once_its_slot_is_sent(
+    services: Services, people: LocalTimeData, mailbox: CaptureServer
+) -> None:
+    user = await people.digest_user("Europe/Paris", digest_time=time(7, 0))
+    assert await digest_next(people, user) == NOT_COMPUTED
+    assert (await run_tick(services, utc(2026, 3, 10, 5, 0))).sent == 0
+    assert await digest_next(people, user) == utc(2026, 3, 10, 6, 0)  # 07:00 in Paris
+    assert (await run_tick(services, utc(2026, 3, 10, 6, 0))).sent == 1
+    # Read once more by the next tick, settled in the ledger: on to tomorrow's instant.
+    assert (await run_tick(services, utc(2026, 3, 10, 6, 1))).selected == 0
+    assert await digest_next(people, user) == utc(2026, 3, 11, 6, 0)
+    assert (await run_tick(services, utc(2026, 3, 11, 6, 0))).sent == 1
+    assert len(mailbox.messages) == 2
+
+
+async def test_a_changed_time_is_computed_again_and_honoured_the_same_day(
+    services: Services, people: LocalTimeData, mailbox: CaptureServer
+) -> None:
+    user = await people.digest_user("UTC", digest_time=time(7, 0))
+    assert (await run_tick(services, utc(2026, 3, 10, 5, 0))).sent == 0
+    assert await digest_next(people, user) == utc(2026, 3, 10, 7, 0)
+    await people.set_settings(user, digest_time=time(6, 0))
+    assert await digest_next(people, user) == NOT_COMPUTED  # the copy's trigger
+    assert (await run_tick(services, utc(2026, 3, 10, 6, 0))).sent == 1
+    assert len(mailbox.messages) == 1
+
+
+async def test_a_tick_further_back_than_the_latest_still_sends_what_its_window_owes(
+    services: Services, people: LocalTimeData, mailbox: CaptureServer
+) -> None:
+    # ``notifier run daily_digest --at`` an earlier instant, or a tick run late: the rows
+    # were moved past its window by a later tick, and it must not trust them.
+    user = await people.digest_user("UTC", digest_time=time(7, 0))
+    assert (await run_tick(services, utc(2026, 3, 11, 7, 0))).sent == 1
+    assert (await run_tick(services, utc(2026, 3, 11, 7, 1))).selected == 0
+    assert await digest_next(people, user) == utc(2026, 3, 12, 7, 0)
+    assert (await run_tick(services, utc(2026, 3, 10, 7, 0))).sent == 1
+    assert await digest_next(people, user) == utc(2026, 3, 12, 7, 0)  # moved by none
+    days = sorted(row["slot"] for row in await ledger_rows(services.engine, "daily_digest"))
+    assert days == [utc(2026, 3, 10), utc(2026, 3, 11)]
+
+
+async def test_a_tick_ahead_of_the_database_clock_moves_nothing(
+    services: Services, people: LocalTimeData, mailbox: CaptureServer
+) -> None:
+    # Were it to move rows, every due instant before it would be passed over for ever by
+    # the ticks of the real clock (the database's clock is the real one in these tests).
+    user = await people.digest_user("UTC", digest_time=time(7, 0))
+    assert (await run_tick(services, utc(2099, 1, 1, 7, 0))).sent == 1
+    assert await digest_next(people, user) == NOT_COMPUTED
+    assert (await run_tick(services, utc(2026, 3, 10, 7, 0))).sent == 1
+
+
+async def test_a_user_switched_off_and_on_again_is_computed_again(
+    services: Services, people: LocalTimeData, mailbox: CaptureServer
+) -> None:
+    # Off, the row leaves the kind's index and no tick moves it: its instant goes stale.
+    user = await people.digest_user("UTC", digest_time=time(7, 0))
+    assert (await run_tick(services, utc(2026, 3, 10, 7, 0))).sent == 1
+    assert (await run_tick(services, utc(2026, 3, 10, 7, 1))).selected == 0
+    await people.set_settings(user, digest_enabled=False)
+    assert (await run_tick(services, utc(2026, 3, 11, 7, 0))).sent == 0
+    await people.set_settings(user, digest_enabled=True)
+    assert await digest_next(people, user) == NOT_COMPUTED
+    assert (await run_tick(services, utc(2026, 3, 12, 7, 0))).sent == 1
