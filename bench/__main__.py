@@ -28,7 +28,7 @@ from bench.memory import run_memory
 from bench.population import load, populate
 from bench.profiling import run_profile
 from bench.report import Results, analysis, render
-from bench.selection import run_selection
+from bench.selection import compute_instants, run_selection
 from bench.sending import run_blast, run_sends
 from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
@@ -108,15 +108,16 @@ async def measure(
     at = utc_now().replace(second=0, microsecond=0)
     rnd = random.Random(args.seed)
     pop = populate(args.users, args.zones, catch_up_window(at, timedelta(minutes=60)), rnd)
-    await load(lab.dsn, pop, rnd, at)
+    await load(lab.dsn, pop, rnd, at, random.Random(args.seed + 1))
     await appointments.build_background(lab.dsn, args.appointments, at)
     await vacuum_analyze(lab.dsn)
+    first_ticks = await compute_instants(lab, at)
     selection = await run_selection(lab, pop, at, args.due, rnd)
     blast = await run_blast(lab, args.blast)
     sends = [await run_sends(lab, n, workers) for workers in (1, 2) for n in args.sizes]
     profile = await run_profile(lab, args.profile)
     memory = await run_memory(lab, args.ticks)
-    return Results(info, blast, sends, selection, profile, memory)
+    return Results(info, blast, sends, selection, profile, memory, first_ticks)
 
 
 def _pid(server: Server) -> int:

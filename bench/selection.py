@@ -1,11 +1,11 @@
 """Selection: what one cron tick costs over a million users and a million appointments.
 
 Two figures per job and load: the selection alone (``due_ids``: the indexed query and, for
-the local-time kinds, the zone plan) and the whole cron tick as a worker runs it: its
-``job_runs`` row (written once, finished, when nothing is due; else opened, then closed),
-the selection, and for more than one batch the batch jobs enqueued (the batches themselves
-are not run here). Ticks are timed in this process on a warm connection pool, 100 runs each,
-at the benchmark's fixed instant.
+the local-time kinds, the next-send instants of the rows it read) and the whole cron tick as
+a worker runs it: its ``job_runs`` row (written once, finished, when nothing is due; else
+opened, then closed), the selection, and for more than one batch the batch jobs enqueued
+(the batches themselves are not run here). Ticks are timed in this process on a warm
+connection pool, 100 runs each, at the benchmark's fixed instant.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import statistics
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from arq import ArqRedis, create_pool
 
 from bench import appointments
-from bench.common import timed
+from bench.common import timed, vacuum_analyze
 from bench.lab import Lab, cron_job_id, utc_now
 from bench.population import Population, make_due
 from notifier.app import Services, close_services, open_services
@@ -29,7 +30,9 @@ from notifier.jobs.runs import TickRow, run_recorded
 from notifier.services.counts import TickCounts
 from notifier.worker import redis_settings
 
-JOBS = ("appointment_reminders", "daily_digest", "notes_reminders")
+JOBS = ("appointment_reminders", "daily_digest", "notes_reminders", "weekly_report")
+# The local-time kinds, whose first tick after loading computes every next-send instant.
+LOCAL_TIME_JOBS = JOBS[1:]
 RUNS = 100  # ms-level medians on a shared host: 30 runs moved by ±1 ms between runs
 SCRATCH_QUEUE = "bench:scratch"  # batches enqueued here are never run
 
@@ -58,6 +61,7 @@ async def run_selection(
         await appointments.add_due(lab.dsn, due, at, "selection-due")
         await make_due(lab.dsn, pop, due, rnd, "digest_time")
         await make_due(lab.dsn, pop, due, rnd, "notes_reminder_time")
+        await make_due(lab.dsn, pop, due, rnd, "weekly_report_time", day_column="weekly_report_day")
         rows += [await _measure(services, pool, job, at, due) for job in JOBS]
         await appointments.retire(lab.dsn, "selection-due")
     finally:
@@ -65,6 +69,23 @@ async def run_selection(
         await pool.aclose()
         await close_services(services)
     return rows
+
+
+async def compute_instants(lab: Lab, at: datetime) -> list[tuple[str, float]]:
+    """Each local-time kind's first tick after loading, as after deploying migration 0010:
+    it reads every user and computes their next-send instant (seconds per kind). Then
+    VACUUM (ANALYZE), as the runbook asks, since every row was rewritten."""
+    services = open_services(lab.settings, utc_now)
+    spent = []
+    try:
+        for job in LOCAL_TIME_JOBS:
+            due_ids = batched_jobs()[job].due_ids
+            seconds, _ = await timed(partial(due_ids, services, at), 1)
+            spent.append((job, seconds[0] / 1000))
+    finally:
+        await close_services(services)
+    await vacuum_analyze(lab.dsn)
+    return spent
 
 
 async def _measure(
