@@ -23,9 +23,10 @@ from typing import Any
 
 import asyncpg
 from pydantic import SecretStr
-from tests.support.servers import free_port, local_servers
+from tests.support.servers import Server, free_port, local_servers
 
 from bench.common import create_database
+from bench.procs import cpu_snapshot, cpu_used
 from notifier.app import close_services, open_services
 from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
@@ -67,18 +68,23 @@ async def _seed(dsn: str, n: int, channel: str, url: str | None) -> None:
         await conn.close()
 
 
-async def _measure(settings: Settings) -> tuple[int, float]:
+async def _measure(settings: Settings, postgres: int) -> tuple[int, float, float]:
+    """Deliveries, wall seconds and PostgreSQL's CPU seconds (its processes') of one tick."""
     services = open_services(settings, lambda: datetime.now(UTC))
     try:
+        before = cpu_snapshot({"postgres": postgres})
         started = time.perf_counter()
         counts = await run_tick(services, AT)
-        return counts.sent, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        used = cpu_used(before, cpu_snapshot({"postgres": postgres}))["postgres"]
+        return counts.sent, seconds, used
     finally:
         await close_services(services)
 
 
-async def _run(server_url: str, redis_url: str, n: int, channel: str, url: str | None) -> str:
-    database = await create_database(server_url, f"bench_{channel}")
+async def _run(pg: Server, redis_url: str, n: int, channel: str, url: str | None) -> str:
+    assert pg.proc is not None
+    database = await create_database(pg.url, f"bench_{channel}")
     await asyncio.to_thread(upgrade_to_head, database)
     await _seed(database.replace("+asyncpg", ""), n, channel, url)
     settings = Settings(
@@ -88,8 +94,12 @@ async def _run(server_url: str, redis_url: str, n: int, channel: str, url: str |
         webhook_secret=SecretStr("whsec_" + base64.b64encode(os.urandom(24)).decode()),
         webhook_allow_private=True,
     )
-    sent, seconds = await _measure(settings)
-    return f"{channel}: {sent} deliveries in {seconds:.2f} s = {sent / seconds:,.0f}/s"
+    sent, seconds, db_cpu = await _measure(settings, pg.proc.pid)
+    per = db_cpu / sent * 1e6 if sent else 0.0
+    return (
+        f"{channel}: {sent} deliveries in {seconds:.2f} s = {sent / seconds:,.0f}/s"
+        f" (PostgreSQL CPU {per:.0f} µs a delivery)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,9 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     lines: list[Any] = []
     try:
         with local_servers() as (pg, redis):
-            lines.append(asyncio.run(_run(pg.url, redis.url, args.n, "in_app", None)))
+            lines.append(asyncio.run(_run(pg, redis.url, args.n, "in_app", None)))
             url = f"http://127.0.0.1:{port}/hook"
-            lines.append(asyncio.run(_run(pg.url, redis.url, args.n, "webhook", url)))
+            lines.append(asyncio.run(_run(pg, redis.url, args.n, "webhook", url)))
     finally:
         sink.terminate()  # also when a run fails: the receiver must not outlive the benchmark
         received = sink.communicate(timeout=30)[0].strip()
