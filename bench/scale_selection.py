@@ -2,7 +2,7 @@
 
 Run from the repository root (needs PostgreSQL 15 binaries, as the test suite does)::
 
-    .venv/bin/python -m bench.scale_selection [--users 10000000] [--keep ~/.cache/notifier-scale]
+    .venv/bin/python -m bench.scale_selection [--users 10000000] [--keep /var/lib/notifier-scale]
 
 The data set is built once, in SQL (``generate_series``; a Python-generated load through the
 triggers takes ~200 s a million users), and kept in ``--keep`` between runs: a later run with
@@ -321,7 +321,7 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=1000)
     parser.add_argument("--at", default="2026-03-10T14:00:00+00:00")
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--keep", type=Path, default=Path.home() / ".cache" / "notifier-scale")
+    parser.add_argument("--keep", type=Path, default=Path("/var/lib/notifier-scale"))
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
     args = parser.parse_args()
     configure_logging("WARNING")
