@@ -276,6 +276,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     add("--appointments", type=int, default=100_000)
     add("--ticks", type=int, default=10_000)
     add("--seed", type=int, default=3)
+    add(
+        "--statement-cache",
+        type=int,
+        default=None,
+        help="the worker's prepared statements kept per connection (SQLAlchemy's "
+        "prepared_statement_cache_size, default 100); 0 shows what that cache holds",
+    )
     add("--out", type=Path, required=True, help="folder for memory.md and memory.png")
     return parser.parse_args(argv)
 
@@ -294,13 +301,21 @@ async def standalone(args: argparse.Namespace, pg: Any, redis: Any, folder: Path
     url = await create_database(pg.url, f"bench_memory_{os.getpid()}")
     await asyncio.to_thread(upgrade_to_head, url)
     full = argparse.Namespace(connections=16, batch_size=500)
-    lab = Lab(url, redis.url, folder, bench_settings(full, url, redis.url))
+    lab = Lab(url, redis.url, folder, bench_settings(full, _worker_url(url, args), redis.url))
     at, rnd = utc_now().replace(second=0, microsecond=0), random.Random(args.seed)
     pop = populate(args.users, args.zones, catch_up_window(at, timedelta(minutes=60)), rnd)
     await load(lab.dsn, pop, rnd, at)
     await appointments.build_background(lab.dsn, args.appointments, at)
     await vacuum_analyze(lab.dsn)
     return await run_memory(lab, args.ticks)
+
+
+def _worker_url(url: str, args: argparse.Namespace) -> str:
+    """The worker's database URL, with ``--statement-cache`` if given (the benchmark's own
+    connections take the plain URL: asyncpg would read the option as a server setting)."""
+    if args.statement_cache is None:
+        return url
+    return f"{url}?prepared_statement_cache_size={args.statement_cache}"
 
 
 def main() -> None:
