@@ -4,11 +4,12 @@ The benchmark enqueues the ticks itself, as arq's cron would, in rounds, rotatin
 job that selects users (``MEMORY_JOBS``: the registry's sending jobs and the recurring-task
 processor); it reads the worker's RSS after each round. Every user takes every kind on all
 three channels (``DEFAULT_CHANNELS``), with a webhook URL into a real receiver in its own
-process (``bench.webhook_sink``, loopback, hence ``WEBHOOK_ALLOW_PRIVATE``), and the weekly
-report on the day and at the time of their digest. Ticks run at the real clock, so users whose
-local digest, report or notes time passes while the phase runs are really due; before each
-round a few appointments, tasks and task reminders fall due too (``FEED``), so every kind sends
-on every channel all through the phase, not only the local-time ones. Most ticks find nothing.
+process (``bench.webhook_sink``, loopback, hence ``WEBHOOK_ALLOW_PRIVATE``), the weekly report
+on the day and at the time of their digest, and a draft session (what the notes reminder
+counts). Ticks run at the real clock, so users whose local digest, report or notes time passes
+while the phase runs are really due; before each round a few appointments, tasks and task
+reminders fall due too (``FEED``), so every kind sends on every channel all through the phase,
+not only the local-time ones. Most ticks find nothing.
 
 ``python -m bench.memory`` runs this phase alone on its own reduced data set (see ``--help``)
 and writes its chart and a short report to ``--out``.
@@ -151,14 +152,22 @@ SET webhook_url = $1, weekly_report_enabled = true, weekly_report_time = n.diges
 FROM users u JOIN workspaces w ON w.id = u.workspace_id
 WHERE u.id = n.user_id
 """
+# One draft session per user: the notes reminder has something to count (without one a user's
+# reminder is recorded skipped, and nothing is sent).
+_DRAFTS = """
+INSERT INTO sessions (id, workspace_id, user_id, is_draft, updated_at)
+SELECT gen_random_uuid(), workspace_id, id, true, now() FROM users
+"""
 
 
 async def all_channels_on(dsn: str, webhook_url: str) -> None:
-    """Every user gets a webhook URL and the weekly report at their digest's time, on today's
-    local weekday (the schedule triggers follow); channels come from ``DEFAULT_CHANNELS``."""
+    """Every user gets a webhook URL, a draft session and the weekly report at their digest's
+    time, on today's local weekday (the schedule triggers follow); channels come from
+    ``DEFAULT_CHANNELS``."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(_CHANNELS_ON, webhook_url)
+        await conn.execute(_DRAFTS)
         await conn.execute("ANALYZE notification_settings; ANALYZE local_time_schedules")
     finally:
         await conn.close()
