@@ -15,32 +15,56 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from notifier.db.engine import own_schema, qualified
 from notifier.db.id_lists import among
 from notifier.db.schema import reminders_sent
+from notifier.db.types import UtcDateTime
 from notifier.timemath.windows import Window
 
 # entity -> slot -> the hold's end
 HeldSlots = Mapping[uuid.UUID, Mapping[datetime, datetime]]
 
 
+# Held rows of the kind whose hold ends in the window ``(:start, :end]``; the ledger is ``r``.
+ENDING_SQL = (
+    "r.kind = :kind AND r.status = 'pending' AND r.held_until > :start AND r.held_until <= :end"
+)
+
+
 def _ending_in(kind: str, window: Window) -> ColumnElement[bool]:
-    r = reminders_sent.c
-    return and_(
-        r.kind == kind,
-        r.status == "pending",
-        r.held_until > window.start,
-        r.held_until <= window.end,
+    """``ENDING_SQL`` as a Core condition over ``reminders_sent`` (named ``r`` in it)."""
+    condition = text(ENDING_SQL.replace("r.", "reminders_sent.")).bindparams(
+        bindparam("kind", kind),
+        bindparam("start", window.start, type_=UtcDateTime()),
+        bindparam("end", window.end, type_=UtcDateTime()),
     )
+    return condition  # type: ignore[return-value]
 
 
 async def held_entity_ids(conn: AsyncConnection, kind: str, window: Window) -> list[uuid.UUID]:
-    """Entities of ``kind`` with a slot whose hold ends in ``window``."""
+    """Entities of ``kind`` with a slot whose hold ends in ``window``.
+
+    PostgreSQL: the statement as text straight to the driver, as every tick asks it (through
+    SQLAlchemy it cost ~0.4 ms, four times what the index probe does).
+    """
+    if conn.dialect.name == "postgresql":
+        sql = _held_ids_sql(own_schema(conn))
+        result = await conn.exec_driver_sql(sql, (kind, window.start, window.end))
+        return [row[0] for row in result]
     stmt = select(reminders_sent.c.entity_id).distinct().where(_ending_in(kind, window))
     return list((await conn.execute(stmt)).scalars())
+
+
+@cache
+def _held_ids_sql(schema: str | None) -> str:
+    condition = ENDING_SQL.replace(":kind", "$1").replace(":start", "$2").replace(":end", "$3")
+    ledger = qualified(schema, "reminders_sent")
+    return f"SELECT DISTINCT r.entity_id FROM {ledger} AS r WHERE {condition}"
 
 
 async def held_slots(
