@@ -53,24 +53,25 @@ NOT_COMPUTED = {"postgresql": "1970-01-01 00:00:00+00", "sqlite": "1970-01-01 00
 DIGEST_DUE = "digest_enabled AND is_active AND email_enabled"
 NOTES_DUE = "notes_reminder_enabled AND is_active AND email_enabled"
 WEEKLY_DUE = "weekly_report_enabled AND is_active AND email_enabled"
-# (new index, its column, the columns it carries, its predicate)
+# (new index, its instant (the key is the instant and the user: ticks read in that order), the
+# columns it carries, its predicate)
 NEW_INDEXES = (
     (
         "ix_local_time_schedules_digest_next",
         "digest_next",
-        ["user_id", "zone", "digest_time", "digest_skip_weekends", "digest_days_set"],
+        ["zone", "digest_time", "digest_skip_weekends", "digest_days_set"],
         DIGEST_DUE,
     ),
     (
         "ix_local_time_schedules_notes_next",
         "notes_reminder_next",
-        ["user_id", "zone", "notes_reminder_time"],
+        ["zone", "notes_reminder_time"],
         NOTES_DUE,
     ),
     (
         "ix_local_time_schedules_weekly_next",
         "weekly_report_next",
-        ["user_id", "zone", "weekly_report_time", "weekly_report_day"],
+        ["zone", "weekly_report_time", "weekly_report_day"],
         WEEKLY_DUE,
     ),
 )
@@ -150,7 +151,7 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {TABLE} SET ({', '.join(AUTOVACUUM)})")
     if dialect != "postgresql":
         for name, column, _carried, predicate in NEW_INDEXES:
-            op.create_index(name, TABLE, [column], sqlite_where=sa.text(predicate))
+            op.create_index(name, TABLE, [column, "user_id"], sqlite_where=sa.text(predicate))
         for name, *_ in OLD_INDEXES:
             op.drop_index(name, table_name=TABLE, if_exists=True)
         return
@@ -160,7 +161,7 @@ def upgrade() -> None:
             op.create_index(
                 name,
                 TABLE,
-                [column],
+                [column, "user_id"],
                 postgresql_include=carried,
                 postgresql_where=sa.text(predicate),
                 postgresql_concurrently=True,

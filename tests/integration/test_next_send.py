@@ -10,6 +10,7 @@ import pytest
 
 from notifier.app import Services
 from notifier.rules.local_time_slots import NOT_COMPUTED
+from notifier.services import next_send
 from notifier.services.daily_digest import run_tick
 from tests.support.ledger import ledger_rows
 from tests.support.local_time_data import LocalTimeData, utc
@@ -90,3 +91,21 @@ async def test_a_user_switched_off_and_on_again_is_computed_again(
     await people.set_settings(user, digest_enabled=True)
     assert await digest_next(people, user) == NOT_COMPUTED
     assert (await run_tick(services, utc(2026, 3, 12, 7, 0))).sent == 1
+
+
+async def test_a_tick_reads_in_chunks_up_to_its_budget_and_the_next_tick_goes_on(
+    services: Services,
+    people: LocalTimeData,
+    mailbox: CaptureServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Owed rows are not moved before they are sent, so a chunk must start after the last
+    # one's key, or it would read them again; past the budget the next ticks go on (the
+    # second spends its budget moving the four sent rows on).
+    monkeypatch.setattr(next_send, "CHUNK", 2)
+    monkeypatch.setattr(next_send, "BUDGET", 4)
+    for _ in range(5):
+        await people.digest_user("UTC", digest_time=time(7, 0))
+    sent = [(await run_tick(services, utc(2026, 3, 10, 7, m))).sent for m in range(3)]
+    assert sent == [4, 0, 1]
+    assert len(mailbox.messages) == 5

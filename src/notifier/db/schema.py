@@ -338,8 +338,8 @@ local_time_schedules = Table(
     Index(
         "ix_local_time_schedules_digest_next",
         "digest_next",
+        "user_id",
         postgresql_include=[
-            "user_id",
             "zone",
             "digest_time",
             "digest_skip_weekends",
@@ -350,13 +350,15 @@ local_time_schedules = Table(
     Index(
         "ix_local_time_schedules_notes_next",
         "notes_reminder_next",
-        postgresql_include=["user_id", "zone", "notes_reminder_time"],
+        "user_id",
+        postgresql_include=["zone", "notes_reminder_time"],
         **_partial(NOTES_DUE),
     ),
     Index(
         "ix_local_time_schedules_weekly_next",
         "weekly_report_next",
-        postgresql_include=["user_id", "zone", "weekly_report_time", "weekly_report_day"],
+        "user_id",
+        postgresql_include=["zone", "weekly_report_time", "weekly_report_day"],
         **_partial(WEEKLY_DUE),
     ),
 )
