@@ -29,7 +29,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -37,6 +36,7 @@ from tests.support.servers import free_port, start_postgres
 from tests.support.smtp import CaptureServer
 
 from bench.common import summary, timed
+from bench.local_time_selection import compute_all
 from bench.population import pick_zones, split_minutes
 from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
@@ -265,10 +265,8 @@ async def measure(services: Services, dsn: str, now: datetime, args: argparse.Na
     window = catch_up_window(now, timedelta(minutes=services.settings.catch_up_minutes))
     for name in args.kinds:
         what = KINDS[name]
-        seconds, _ = await timed(partial(_first, services, what, window), 1)
-        print(
-            f"[{name}] first selection (instants computed where needed): {seconds[0] / 1000:.1f} s"
-        )
+        spent, count = await compute_all(services, what.kind, window)
+        print(f"[{name}] every instant computed: {spent:.1f} s in {count} tick(s)", flush=True)
         conn = await asyncpg.connect(dsn)
         await conn.execute("VACUUM ANALYZE local_time_schedules")
         await conn.close()
@@ -278,14 +276,7 @@ async def measure(services: Services, dsn: str, now: datetime, args: argparse.Na
         await selection(services, what, window, f"{len(ids)} due")
         await ticks(services, dsn, what, now, f"{len(ids)} due")
         await put_back(dsn, what, ids, slot_instant(now.date() - timedelta(days=1)))
-        await _first(services, what, window)  # the moved users' instants, computed again
-
-
-async def _first(services: Services, what: Kind, window: Window) -> list[uuid.UUID]:
-    async with services.engine.connect() as conn:
-        ids = await local_time.candidate_ids(conn, what.kind, window)
-        await conn.commit()
-        return ids
+        await compute_all(services, what.kind, window)  # the moved users' instants
 
 
 async def run(args: argparse.Namespace, pg_url: str, smtp_port: int) -> None:
