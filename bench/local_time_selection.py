@@ -51,7 +51,7 @@ from notifier.db.migrate import upgrade_to_head
 from notifier.db.schema import local_time_schedules
 from notifier.logs import configure_logging
 from notifier.rules.local_time_slots import NOT_COMPUTED, slot_instant
-from notifier.services import daily_digest, local_time, weekly_report
+from notifier.services import daily_digest, local_time, notes_reminders, weekly_report
 from notifier.services.counts import TickCounts
 from notifier.timemath.windows import Window, catch_up_window
 
@@ -68,6 +68,9 @@ class Measured:
 
 KINDS = {
     "daily_digest": Measured(daily_digest.DIGEST, daily_digest.run_tick, "digest_time"),
+    "notes_reminders": Measured(
+        notes_reminders.NOTES, notes_reminders.run_tick, "notes_reminder_time"
+    ),
     "weekly_report": Measured(
         weekly_report.WEEKLY, weekly_report.run_tick, "weekly_report_time", "weekly_report_day"
     ),

@@ -26,8 +26,6 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,39 +34,19 @@ from tests.support.servers import free_port, start_postgres
 from tests.support.smtp import CaptureServer
 
 from bench.common import summary, timed
-from bench.local_time_selection import compute_all
+from bench.local_time_selection import KINDS, Measured, compute_all
 from bench.population import pick_zones, split_minutes
 from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
 from notifier.logs import configure_logging
 from notifier.rules.local_time_slots import slot_instant
-from notifier.services import daily_digest, local_time, notes_reminders, weekly_report
-from notifier.services.counts import TickCounts
+from notifier.services import local_time
 from notifier.services.host_follow import COPY_COLUMNS, host_source_sql
 from notifier.timemath.windows import Window, catch_up_window
 
 DATABASE = "scale"
 POSTGRES_SETTINGS = {"shared_buffers": "2GB", "max_wal_size": "8GB"}
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind measured: its selection, its tick, the settings columns ``--due`` moves."""
-
-    kind: local_time.LocalTimeKind
-    run_tick: Callable[[Services, datetime], Awaitable[TickCounts]]
-    time_column: str
-    day_column: str | None = None
-
-
-KINDS = {
-    "daily_digest": Kind(daily_digest.DIGEST, daily_digest.run_tick, "digest_time"),
-    "notes_reminders": Kind(notes_reminders.NOTES, notes_reminders.run_tick, "notes_reminder_time"),
-    "weekly_report": Kind(
-        weekly_report.WEEKLY, weekly_report.run_tick, "weekly_report_time", "weekly_report_day"
-    ),
-}
 
 
 def marker(args: argparse.Namespace) -> str:
@@ -191,7 +169,7 @@ BUILD = (
 )
 
 
-async def make_due(dsn: str, what: Kind, count: int) -> list[uuid.UUID]:
+async def make_due(dsn: str, what: Measured, count: int) -> list[uuid.UUID]:
     """Moves ``count`` random users' time (and day) into the window, through the triggers."""
     day = f", {what.day_column} = v.isodow" if what.day_column else ""
     conn = await asyncpg.connect(dsn)
@@ -219,7 +197,7 @@ async def make_due(dsn: str, what: Kind, count: int) -> list[uuid.UUID]:
         await conn.close()
 
 
-async def put_back(dsn: str, what: Kind, ids: list[uuid.UUID], since: datetime) -> None:
+async def put_back(dsn: str, what: Measured, ids: list[uuid.UUID], since: datetime) -> None:
     """The moved users' time back among the minutes not due; their new ledger rows gone."""
     conn = await asyncpg.connect(dsn)
     try:
@@ -235,7 +213,7 @@ async def put_back(dsn: str, what: Kind, ids: list[uuid.UUID], since: datetime) 
         await conn.close()
 
 
-async def selection(services: Services, what: Kind, window: Window, label: str) -> None:
+async def selection(services: Services, what: Measured, window: Window, label: str) -> None:
     async def select_ids() -> list[uuid.UUID]:
         async with services.engine.connect() as conn:
             ids = await local_time.candidate_ids(conn, what.kind, window)
@@ -247,7 +225,7 @@ async def selection(services: Services, what: Kind, window: Window, label: str) 
     print(summary(f"[{what.kind.kind}, {label}] selection ({len(ids)} selected)", spent))
 
 
-async def ticks(services: Services, dsn: str, what: Kind, now: datetime, label: str) -> None:
+async def ticks(services: Services, dsn: str, what: Measured, now: datetime, label: str) -> None:
     spent, counts = [], None
     since = slot_instant(now.date() - timedelta(days=1))
     for _ in range(5):
