@@ -35,7 +35,6 @@ from tests.support.servers import free_port
 
 from bench.lab import Lab, cron_job_id, until, utc_now, workers_ready
 from bench.procs import SinkProcess, rss_mib, stop_workers, worker_env
-from bench.selection import compute_instants
 from bench.sending import with_port
 from notifier.jobs.registry import batched_jobs
 
@@ -125,9 +124,6 @@ async def run_memory(lab: Lab, ticks: int) -> MemoryRun:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         await all_channels_on(lab.dsn, webhooks.url)
-        # The UPDATE reset every user's next-send instants (migration 0010): computed here, as
-        # after any bulk change, so the worker's first ticks do not read every user.
-        await compute_instants(lab, utc_now())
         started = utc_now()
         sink = SinkProcess.start(lab.folder, "memory")
         procs = [_worker(lab, sink.port)]
