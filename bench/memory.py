@@ -5,9 +5,9 @@ job that selects users (``MEMORY_JOBS``: the registry's sending jobs and the rec
 processor); it reads the worker's RSS after each round. Every user takes every kind on all
 three channels (``DEFAULT_CHANNELS``), with a webhook URL into a real receiver in its own
 process (``bench.webhook_sink``, loopback, hence ``WEBHOOK_ALLOW_PRIVATE``), the weekly report
-on the day and at the time of their digest, and a draft session (what the notes reminder
-counts). Ticks run at the real clock, so users whose local digest, report or notes time passes
-while the phase runs are really due; before each round a few appointments, tasks and task
+(as ``python -m bench`` loads it) and a draft session (what the notes reminder counts). Ticks
+run at the real clock, so users whose local digest, report or notes time passes while the
+phase runs are really due; before each round a few appointments, tasks and task
 reminders fall due too (``FEED``), so every kind sends on every channel all through the phase,
 not only the local-time ones. Most ticks find nothing.
 
@@ -145,13 +145,10 @@ def _worker(lab: Lab, smtp_port: int) -> subprocess.Popen[bytes]:
     return start_notifier(["worker"], env, folder / "worker-0.log")
 
 
-_CHANNELS_ON = """
-UPDATE notification_settings n
-SET webhook_url = $1, weekly_report_enabled = true, weekly_report_time = n.digest_time,
-    weekly_report_day = extract(isodow FROM now() AT TIME ZONE coalesce(u.timezone, w.timezone))
-FROM users u JOIN workspaces w ON w.id = u.workspace_id
-WHERE u.id = n.user_id
-"""
+# Only the webhook URL: a change of a schedule column would reset every user's next-send
+# instant (migration 0010), and the worker's first ticks would then read every user.
+_CHANNELS_ON = "UPDATE notification_settings SET webhook_url = $1"
+
 # One draft session per user: the notes reminder has something to count (without one a user's
 # reminder is recorded skipped, and nothing is sent).
 _DRAFTS = """
@@ -161,9 +158,8 @@ SELECT gen_random_uuid(), workspace_id, id, true, now() FROM users
 
 
 async def all_channels_on(dsn: str, webhook_url: str) -> None:
-    """Every user gets a webhook URL, a draft session and the weekly report at their digest's
-    time, on today's local weekday (the schedule triggers follow); channels come from
-    ``DEFAULT_CHANNELS``."""
+    """Every user gets a webhook URL and a draft session; channels come from
+    ``DEFAULT_CHANNELS``, the weekly report from loading (``population.load(weekly=...)``)."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(_CHANNELS_ON, webhook_url)
@@ -304,6 +300,7 @@ async def standalone(args: argparse.Namespace, pg: Any, redis: Any, folder: Path
     from bench.__main__ import bench_settings
     from bench.common import create_database, vacuum_analyze
     from bench.population import load, populate
+    from bench.selection import compute_instants
     from notifier.db.migrate import upgrade_to_head
     from notifier.timemath.windows import catch_up_window
 
@@ -313,9 +310,10 @@ async def standalone(args: argparse.Namespace, pg: Any, redis: Any, folder: Path
     lab = Lab(url, redis.url, folder, bench_settings(full, _worker_url(url, args), redis.url))
     at, rnd = utc_now().replace(second=0, microsecond=0), random.Random(args.seed)
     pop = populate(args.users, args.zones, catch_up_window(at, timedelta(minutes=60)), rnd)
-    await load(lab.dsn, pop, rnd, at)
+    await load(lab.dsn, pop, rnd, at, random.Random(args.seed + 1))
     await appointments.build_background(lab.dsn, args.appointments, at)
     await vacuum_analyze(lab.dsn)
+    await compute_instants(lab, at)  # as ``python -m bench`` does before its phases
     return await run_memory(lab, args.ticks)
 
 
