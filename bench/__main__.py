@@ -22,7 +22,7 @@ from pathlib import Path
 from tests.support.servers import Server, local_servers
 
 from bench import appointments, charts
-from bench.common import create_database, vacuum_analyze
+from bench.common import POSTGRES_SETTINGS, bench_settings, create_database, vacuum_analyze
 from bench.lab import Lab, utc_now
 from bench.memory import run_memory
 from bench.population import load, populate
@@ -30,15 +30,11 @@ from bench.profiling import run_profile
 from bench.report import Results, analysis, render
 from bench.selection import compute_instants, run_selection
 from bench.sending import run_blast, run_sends
-from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
 from notifier.logs import configure_logging
 from notifier.timemath.windows import catch_up_window
 
 RESULTS = Path(__file__).parent / "results"
-# A database serving a million users keeps its working set in memory; PostgreSQL's default
-# 128 MB of buffers would make the benchmark measure page-cache copies (the data is ~1.1 GB).
-POSTGRES_SETTINGS = {"shared_buffers": "1GB"}
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,18 +54,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     add("--note", default="nothing else", help="what else ran on the machine meanwhile")
     add("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
-
-
-def bench_settings(args: argparse.Namespace, url: str, redis_url: str) -> Settings:
-    return Settings(
-        database_url=url,
-        redis_url=redis_url,
-        smtp_host="127.0.0.1",
-        mail_from="notifier@bench.test",
-        smtp_pool_size=args.connections,
-        batch_size=args.batch_size,
-        log_level="WARNING",
-    )
 
 
 def facts(args: argparse.Namespace) -> dict[str, str]:

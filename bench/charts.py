@@ -8,12 +8,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from bench.memory import MemoryRun
 from bench.sending import SendRun
 
 BUCKET = 0.5  # seconds per throughput point
+
+
+class RssSamples(Protocol):
+    """What the memory chart draws (``bench.memory.MemoryRun``, which draws it alone too)."""
+
+    @property
+    def samples(self) -> list[tuple[int, float]]: ...
+
+    def drift(self) -> tuple[float, float]: ...
 
 
 def _pyplot() -> Any:
@@ -67,7 +75,7 @@ def lateness(runs: Sequence[SendRun], path: Path) -> None:
     plt.close(fig)
 
 
-def memory(run: MemoryRun, path: Path) -> None:
+def memory(run: RssSamples, path: Path) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 4))
     ticks, mib = zip(*run.samples, strict=True)

@@ -5,6 +5,7 @@ Benchmarks run against throwaway servers (``tests.support.servers``), never a co
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
 import time
@@ -12,6 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
+
+from notifier.config import Settings
 
 
 def plain_dsn(url: str) -> str:
@@ -65,3 +68,20 @@ def percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(share * len(ordered)))
     return ordered[rank - 1]
+
+
+# A database serving a million users keeps its working set in memory; PostgreSQL's default
+# 128 MB of buffers would make the benchmark measure page-cache copies (the data is ~1.1 GB).
+POSTGRES_SETTINGS = {"shared_buffers": "1GB"}
+
+
+def bench_settings(args: argparse.Namespace, url: str, redis_url: str) -> Settings:
+    return Settings(
+        database_url=url,
+        redis_url=redis_url,
+        smtp_host="127.0.0.1",
+        mail_from="notifier@bench.test",
+        smtp_pool_size=args.connections,
+        batch_size=args.batch_size,
+        log_level="WARNING",
+    )

@@ -33,6 +33,7 @@ import asyncpg
 from tests.support.processes import start_notifier
 from tests.support.servers import free_port
 
+from bench.common import POSTGRES_SETTINGS, bench_settings
 from bench.lab import Lab, cron_job_id, until, utc_now, workers_ready
 from bench.procs import SinkProcess, rss_mib, stop_workers, worker_env
 from bench.sending import with_port
@@ -297,7 +298,6 @@ async def standalone(args: argparse.Namespace, pg: Any, redis: Any, folder: Path
     import random
 
     from bench import appointments
-    from bench.__main__ import bench_settings
     from bench.common import create_database, vacuum_analyze
     from bench.population import load, populate
     from bench.selection import compute_instants
@@ -332,7 +332,6 @@ def main() -> None:
     from tests.support.servers import local_servers
 
     from bench import charts
-    from bench.__main__ import POSTGRES_SETTINGS
     from notifier.logs import configure_logging
 
     args = parse()

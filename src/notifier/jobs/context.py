@@ -8,17 +8,18 @@ the point.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from arq.connections import ArqRedis
 
 from notifier.app import Services
-from notifier.runtime import Runtime
 
 
 class JobContext(TypedDict, total=False):
     services: Services
-    runtime: Runtime
+    # ``notifier.runtime.Runtime``: the process layer sits above the jobs (its health server
+    # reads the job lanes), and only ``notifier.worker`` puts it in and takes it out.
+    runtime: Any
     redis: ArqRedis
     job_id: str
     job_try: int

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.app import Services
 from notifier.channels.addresses import Addresses
 from notifier.channels.registry import webhook_setup
+from notifier.db.id_lists import among
 from notifier.db.schema import notification_preferences, notification_settings
 from notifier.rules.channels import Preferences, channels_for
 from notifier.rules.recipient import RecipientState
@@ -36,7 +37,9 @@ async def load_preferences(
     if not ids:
         return found
     p = notification_preferences.c
-    stmt = select(p.user_id, p.channel, p.enabled).where(p.kind == kind, p.user_id.in_(ids))
+    stmt = select(p.user_id, p.channel, p.enabled).where(
+        p.kind == kind, among(p.user_id, ids, conn.dialect.name)
+    )
     for user_id, channel, enabled in (await conn.execute(stmt)).all():
         found[user_id][(kind, channel)] = bool(enabled)
     return found

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.content.decoding import Decoder
 from notifier.content.notes_reminder import notes_context
+from notifier.db.id_lists import among
 from notifier.db.schema import (
     NOTES_DUE_COLUMNS,
     local_time_schedules,
@@ -69,7 +70,7 @@ async def draft_counts(conn: AsyncConnection, user_ids: set[uuid.UUID]) -> dict[
     s = sessions.c
     stmt = (
         select(s.user_id, func.count())
-        .where(s.is_draft.is_(True), s.user_id.in_(user_ids))
+        .where(s.is_draft.is_(True), among(s.user_id, list(user_ids), conn.dialect.name))
         .group_by(s.user_id)
     )
     return {user_id: int(count) for user_id, count in (await conn.execute(stmt)).all()}

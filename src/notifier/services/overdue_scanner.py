@@ -85,7 +85,7 @@ async def mark_overdue(services: Services, ids: Sequence[uuid.UUID], now: dateti
     stmt = (
         update(tasks)
         .where(
-            t.id.in_(ids),
+            among(t.id, ids, services.engine.dialect.name),
             *_newly_overdue(now),
             # The due date as the fresh rows read it (``db.types``): a sentinel date's slot
             # was recorded as the calendar's edge.

@@ -47,6 +47,7 @@ from sqlalchemy import Select, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
+from notifier.db.id_lists import among
 from notifier.db.schema import tasks, users, workspaces
 from notifier.delivery import ledger
 from notifier.delivery.ledger import Outcome, SlotKey
@@ -119,7 +120,7 @@ def candidates() -> Select[Any]:
     return select(tasks.c.id).where(*_unprocessed()).order_by(tasks.c.completed_at)
 
 
-def locked_rows(ids: Sequence[uuid.UUID]) -> Select[Any]:
+def locked_rows(ids: Sequence[uuid.UUID], dialect_name: str) -> Select[Any]:
     """The batch's still-unprocessed rows, locked; rows another worker holds are skipped."""
     t = tasks.c
     return (
@@ -131,7 +132,7 @@ def locked_rows(ids: Sequence[uuid.UUID]) -> Select[Any]:
         .select_from(tasks)
         .outerjoin(users, users.c.id == t.user_id)
         .outerjoin(workspaces, workspaces.c.id == users.c.workspace_id)
-        .where(t.id.in_(ids), *_unprocessed())
+        .where(among(t.id, ids, dialect_name), *_unprocessed())
         .with_for_update(skip_locked=True, of=tasks)
     )
 
@@ -146,7 +147,9 @@ async def series_starts(conn: AsyncConnection, rows: Sequence[Any]) -> dict[uuid
             break
         asked |= wanted
         t = tasks.c
-        stmt = select(t.id, t.parent_task_id, t.due_date).where(t.id.in_(wanted))
+        stmt = select(t.id, t.parent_task_id, t.due_date).where(
+            among(t.id, list(wanted), conn.dialect.name)
+        )
         for row in (await conn.execute(stmt)).mappings():
             known[row["id"]] = (row["parent_task_id"], row["due_date"])
     return known
@@ -203,7 +206,7 @@ async def mark_processed(
         return set()
     stmt = (
         update(tasks)
-        .where(tasks.c.id.in_(ids), *_unprocessed())
+        .where(among(tasks.c.id, ids, conn.dialect.name), *_unprocessed())
         .values(last_processed_at=stamp)
         .returning(tasks.c.id)
     )
@@ -269,7 +272,7 @@ async def process(services: Services, ids: Sequence[uuid.UUID], now: datetime) -
     """
     counts = TickCounts(selected=len(ids))
     async with services.engine.begin() as conn:
-        rows = (await conn.execute(locked_rows(ids))).mappings().all()
+        rows = (await conn.execute(locked_rows(ids, conn.dialect.name))).mappings().all()
         known = await series_starts(conn, rows)
         decisions = [decide_guarded(row, known) for row in rows]
         owned = await mark_processed(conn, [r["id"] for r in rows], services.clock())
