@@ -31,6 +31,7 @@ from notifier.rules.local_time_slots import (
     due_slots,
     next_due,
     selection_plan,
+    slots_and_next,
 )
 from notifier.rules.summary_spans import day_start
 from notifier.services.next_send import CopyRow, CopySchedule, review, settle
@@ -326,3 +327,18 @@ def test_no_due_instant_lies_between_an_instant_and_its_next_due(
     assert found > after
     assert not due_slots(tz, at, days, Window(after, found - SECOND / 1000))
     assert due_slots(tz, at, days, Window(found - SECOND, found))
+
+
+@FAST
+@given(local_moments(), WEEKDAY_SETS, st.integers(-3000, 3000), st.integers(1, 1440))
+def test_slots_and_next_are_due_slots_and_next_due_computed_once(
+    moment: tuple[str, date, time, datetime],
+    days: Weekdays,
+    shift_minutes: int,
+    catch_up_minutes: int,
+) -> None:
+    zone, _, at, anchor = moment
+    tz = get_zone(zone)
+    window = catch_up_window(anchor + shift_minutes * MINUTE, catch_up_minutes * MINUTE)
+    expected = (due_slots(tz, at, days, window), next_due(tz, at, days, window.end))
+    assert slots_and_next(tz, at, days, window) == expected

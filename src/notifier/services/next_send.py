@@ -56,10 +56,9 @@ from notifier.db.types import UtcDateTime, held_wall_time
 from notifier.delivery.slot_filters import slot_state_sql
 from notifier.rules.local_time_slots import (
     Weekdays,
-    due_slots,
-    next_due,
     plan_zone,
     slot_instant,
+    slots_and_next,
 )
 from notifier.timemath.windows import Window
 
@@ -125,12 +124,8 @@ def _instants(
     """The ledger slots due in ``window`` and the next due instant after it; users sharing a
     zone, time and weekdays share them (a first tick over a million rows computes each
     combination once)."""
-    zone = plan_zone(zone_name)
-    first = next_due(zone, at, days, window.start)
-    if first > window.end:  # nothing due in the window: the common case, one computation
-        return (), first
-    slots = tuple(slot_instant(slot.day) for slot in due_slots(zone, at, days, window))
-    return slots, next_due(zone, at, days, window.end)
+    slots, after = slots_and_next(plan_zone(zone_name), at, days, window)
+    return tuple(slot_instant(slot.day) for slot in slots), after
 
 
 def settle(found: Review, states: dict[Pair, tuple[bool, bool]]) -> list[uuid.UUID]:
