@@ -21,13 +21,12 @@ from arq import ArqRedis, create_pool
 from bench import appointments
 from bench.common import timed, vacuum_analyze
 from bench.lab import Lab, cron_job_id, utc_now
-from bench.local_time_selection import compute_all
+from bench.local_time_selection import KINDS, compute_all
 from bench.population import Population, make_due
 from notifier.app import Services, close_services, open_services
 from notifier.jobs.fanout import fan_out_tick
 from notifier.jobs.registry import batched_jobs
 from notifier.jobs.runs import TickRow, run_recorded
-from notifier.services import daily_digest, notes_reminders, weekly_report
 from notifier.services.counts import TickCounts
 from notifier.timemath.windows import catch_up_window
 from notifier.worker import redis_settings
@@ -35,11 +34,6 @@ from notifier.worker import redis_settings
 JOBS = ("appointment_reminders", "daily_digest", "notes_reminders", "weekly_report")
 # The local-time kinds, whose first ticks after loading compute every next-send instant.
 LOCAL_TIME_JOBS = JOBS[1:]
-LOCAL_TIME_KINDS = {
-    "daily_digest": daily_digest.DIGEST,
-    "notes_reminders": notes_reminders.NOTES,
-    "weekly_report": weekly_report.WEEKLY,
-}
 RUNS = 100  # ms-level medians on a shared host: 30 runs moved by ±1 ms between runs
 SCRATCH_QUEUE = "bench:scratch"  # batches enqueued here are never run
 
@@ -87,7 +81,7 @@ async def compute_instants(lab: Lab, at: datetime) -> list[tuple[str, float, int
     spent = []
     try:
         for job in LOCAL_TIME_JOBS:
-            seconds, ticks = await compute_all(services, LOCAL_TIME_KINDS[job], window)
+            seconds, ticks = await compute_all(services, KINDS[job].kind, window)
             spent.append((job, seconds, ticks))
     finally:
         await close_services(services)

@@ -41,7 +41,6 @@ from functools import cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-import structlog
 from sqlalchemy import Select, Uuid, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -83,8 +82,6 @@ from notifier.services.plan import Addressee, Plan, plan_each
 from notifier.services.row_errors import row_error
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import UnknownZoneError, effective_zone_name, get_zone
-
-log = structlog.get_logger("notifier.local_time")
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,7 @@ async def _without_moving(
     conn: AsyncConnection, schedule: CopySchedule, window: Window
 ) -> list[uuid.UUID]:
     """A tick that may not move instants: every row of the kind, read and reviewed."""
-    rows = await read_rows(conn, schedule, None)
+    rows = await read_rows(conn, schedule)
     return sorted((await _review(conn, schedule, window, rows))[1])
 
 
@@ -277,12 +277,9 @@ def _due_sql(schedule: CopySchedule, schema: str | None, dialect: Dialect) -> st
     ).replace("local_time_schedules.", "s.")
 
 
-async def read_rows(
-    conn: AsyncConnection, schedule: CopySchedule, now: datetime | None
-) -> list[CopyRow]:
-    """The rows of users who can receive the kind whose instant is ``now`` or earlier
-    (``None``: every such row)."""
-    rows = (await conn.execute(_rows(conn, schedule, now))).all()
+async def read_rows(conn: AsyncConnection, schedule: CopySchedule) -> list[CopyRow]:
+    """Every row of users who can receive the kind (a tick that may not move instants)."""
+    rows = (await conn.execute(_rows(conn, schedule, None))).all()
     return [_copy_row(r, schedule) for r in rows]
 
 
