@@ -99,7 +99,7 @@ async def dispatch(
     mine = [d for d in deliveries if d.key in claimed]
     silent = [d for d in mine if _recorded_only(services, d)]
     sent_out = [d for d in mine if not _recorded_only(services, d)]
-    sending = Sending(services, tick, claimed_at, lease.total_seconds())
+    sending = Sending(services, tick, claimed, claimed_at, lease.total_seconds())
     try:
         # Every send runs to its end even when another fails: a message the server accepted
         # is recorded ``sent`` whatever happens to the rest of the batch.
@@ -242,7 +242,8 @@ async def _deliver_recorded(
             statuses[delivery.key] = await _finish(services, delivery.key, "failed", reason, 0)
             continue
         sending.started.add(delivery.key)
-        group.append(_Waiting(ledger.SentMark(delivery.key, ident, 1), rendered, None))
+        mark = ledger.SentMark(delivery.key, sending.rows[delivery.key], ident, 1)
+        group.append(_Waiting(mark, rendered, None))
     for item, error in zip(group, await sending.marks.commit_group(group), strict=True):
         statuses[item.mark.key] = await _settled_status(services, item, error, sending.tick)
     return [statuses[d.key] for d in deliveries]
@@ -288,8 +289,16 @@ class Sending:
     recording ``sent``; a send that could not finish in time is handed back to the next tick.
     """
 
-    def __init__(self, services: Services, tick: TickTime, claimed_at: float, lease: float) -> None:
+    def __init__(
+        self,
+        services: Services,
+        tick: TickTime,
+        rows: ledger.Claimed,
+        claimed_at: float,
+        lease: float,
+    ) -> None:
         self.tick = tick
+        self.rows = rows  # each claimed slot's row id, which its ``sent`` mark names
         lease_end = claimed_at + lease
         self.attempts_until = lease_end - min(lease / 4, MARK_RESERVE_SECONDS)
         self.marks = SentMarks(services, lease_end)
@@ -380,7 +389,8 @@ async def _send_claimed(
         if missed_window(reason):
             services.metrics.missed_window.labels(key.kind).inc()
         return await _finish(services, key, "failed" if final else "pending", reason, err.attempts)
-    await sending.marks.record(ledger.SentMark(key, rendered.ident, attempts), rendered)
+    mark = ledger.SentMark(key, sending.rows[key], rendered.ident, attempts)
+    await sending.marks.record(mark, rendered)
     _count_lateness(services, delivery, tick)
     return "sent"
 
