@@ -118,6 +118,35 @@ def _sends_row(run: SendRun, blast_rate: float) -> str:
     )
 
 
+def statements_section(results: Results) -> list[str]:
+    """PostgreSQL's time by statement in each sending phase of the largest size."""
+    largest = max((run.n for run in results.sends), default=0)
+    out: list[str] = []
+    for run in results.sends:
+        if run.n == largest and run.statements:
+            out += ["", *_statements_table(run)]
+    return out
+
+
+def _statements_table(run: SendRun) -> list[str]:
+    sent = max(len(run.accepted), 1)
+    total = sum(s.ms for s in run.statements) or 1.0
+    rows = [
+        f"Where PostgreSQL's time went in `{run.label}` (`pg_stat_statements`: the server's "
+        "wall time in each statement, above its CPU on a busy host; the shares hold):",
+        "",
+        "| statement | calls | rows | µs per email | share of the top statements |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for s in run.statements:
+        text = s.text.replace("|", "\\|")
+        rows.append(
+            f"| `{text}` | {s.calls:,} | {s.rows:,} | {s.ms * 1000 / sent:.1f} "
+            f"| {s.ms / total:.0%} |"
+        )
+    return rows
+
+
 def selection_table(rows: Sequence[SelectionRow]) -> list[str]:
     out = [
         "| job | due | selected | selection median (max) | whole cron tick median (max) |",
@@ -190,6 +219,7 @@ def render(results: Results, analysis: Sequence[str]) -> str:
         "![lateness](lateness.png)",
         "",
         *sends_table(results),
+        *statements_section(results),
         "",
         "## Selection: one tick over the full data set",
         "",

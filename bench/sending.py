@@ -17,12 +17,13 @@ from datetime import timedelta
 
 import asyncpg
 
-from bench import appointments
+from bench import appointments, statements
 from bench.blast import blast
 from bench.common import percentile
 from bench.lab import Lab, cron_job_id, utc_now, workers_ready
 from bench.procs import Accepted, SinkProcess, cpu_snapshot, cpu_used, rss_mib, start_workers
 from bench.procs import stop_workers as stop_processes
+from bench.statements import Statement
 from notifier.config import Settings
 
 JOB = "appointment_reminders"
@@ -41,6 +42,7 @@ class SendRun:
     cpu: dict[str, float] = field(default_factory=dict)
     rss: list[tuple[float, float]] = field(default_factory=list)
     job_run: dict[str, int] = field(default_factory=dict)
+    statements: list[Statement] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -112,12 +114,14 @@ async def _drive(
     run = SendRun("", 0, n, at.timestamp(), [])
     pool = await lab.arq()
     conn = await asyncpg.connect(lab.dsn)
+    counting = await statements.reset(conn)
     before = cpu_snapshot(groups)
     try:
         await pool.enqueue_job(JOB, _job_id=cron_job_id(JOB, at))
         await _poll(conn, cron_job_id(JOB, at), n, run, first_worker)
     finally:
         run.cpu = cpu_used(before, cpu_snapshot(groups))
+        run.statements = await statements.read(conn) if counting else []
         await conn.close()
         await pool.aclose()
     return run

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.__main__ import measure, parse, write
 
-from tests.support.servers import Server
+from tests.support.servers import Server, preloads_statement_stats
 
 TOY = [
     "--users=400",
@@ -46,5 +46,9 @@ async def test_the_benchmark_runs_end_to_end_at_toy_size(
     report = write(results, tmp_path / "out")
     text = report.read_text()
     assert "## Targets" in text and "e2e-2w-90" in text
+    if preloads_statement_stats():
+        # The suite's server loads pg_stat_statements: the claim must show in the breakdown.
+        assert "Where PostgreSQL's time went in `e2e-1w-90`" in text
+        assert any("reminders_sent" in s.text for s in results.sends[0].statements)
     for chart in ("throughput.png", "lateness.png", "memory.png"):
         assert (tmp_path / "out" / chart).stat().st_size > 1000

@@ -51,6 +51,24 @@ def _wait_for_command(argv: list[str], timeout: float = 30.0) -> None:
     raise TimeoutError(f"{argv[0]} did not report ready within {timeout}s")
 
 
+# Loaded where the machine has it: the benchmark splits PostgreSQL's time by statement with it
+# (``bench.statements``); its cost is a hash lookup a statement.
+STATEMENT_STATS = "pg_stat_statements"
+
+
+def preloads_statement_stats() -> bool:
+    """Whether this machine's PostgreSQL has the statement statistics to load."""
+    folders = (Path(d).parent / "lib" for d in PG_BIN_DIRS)
+    return any((folder / f"{STATEMENT_STATS}.so").exists() for folder in folders)
+
+
+def _preloaded() -> list[str]:
+    """``-c shared_preload_libraries=…`` for the statement statistics, if installed."""
+    if preloads_statement_stats():
+        return ["-c", f"shared_preload_libraries={STATEMENT_STATS}"]
+    return []
+
+
 def _pg_bin(name: str) -> str:
     for folder in PG_BIN_DIRS:
         candidate = Path(folder) / name
@@ -149,6 +167,7 @@ def start_postgres(base: Path, settings: Mapping[str, str] | None = None) -> Ser
         "max_connections=300",
         "-c",
         "timezone=UTC",
+        *_preloaded(),
         *(arg for name, value in (settings or {}).items() for arg in ("-c", f"{name}={value}")),
     ]
     url = f"postgresql+asyncpg://notifier@127.0.0.1:{port}/postgres"
