@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="notifier-ledger-layouts-"))
-    os.chmod(base, 0o755)  # the server runs as ``postgres`` where this runs as root
+    os.chmod(base, 0o755)  # noqa: S103 - the server runs as ``postgres``, this as root
     server = start_postgres(base / "pg", POSTGRES_SETTINGS)
     try:
         asyncio.run(bench(args, server.url))
