@@ -36,6 +36,7 @@ from notifier.jobs.registry import tick_functions
 from notifier.logs import configure_logging
 from notifier.rules.kinds import JOB_NAMES
 from notifier.runtime import close_runtime, open_runtime
+from notifier.services.tz_reset import TzResets
 from notifier.timemath.cron import parse_cron
 from notifier.timemath.tz_database import use_tz_database
 
@@ -123,18 +124,22 @@ def lifecycle(settings: Settings) -> tuple[StartupHook, StartupHook]:
     """arq's startup and shutdown hooks, for the plain ``arq notifier.worker.WorkerSettings``.
 
     ``notifier worker`` builds the runtime itself and passes ``services`` in the context, so
-    that it outlives arq restarts; then these hooks leave it alone.
+    that it outlives arq restarts; then these hooks leave it alone. Either way the start
+    checks, in a task beside the ticks, whether the copy's next-send instants were computed
+    with an older tz database (``services.tz_reset``), and the stop ends that task.
     """
+    tz_resets = TzResets()
 
     async def startup(ctx: JobContext) -> None:
-        if "services" in ctx:
-            return
-        configure_logging(settings.log_level)
-        use_tz_database(settings.tz_database)  # as the notifier command does at its start
-        runtime = await open_runtime(settings, utc_now, job_schedules(settings))
-        ctx["services"], ctx["runtime"] = runtime.services, runtime
+        if "services" not in ctx:
+            configure_logging(settings.log_level)
+            use_tz_database(settings.tz_database)  # as the notifier command does at its start
+            runtime = await open_runtime(settings, utc_now, job_schedules(settings))
+            ctx["services"], ctx["runtime"] = runtime.services, runtime
+        tz_resets.start(ctx["services"].engine)
 
     async def shutdown(ctx: JobContext) -> None:
+        await tz_resets.stop()
         if "runtime" in ctx:
             await close_runtime(ctx.pop("runtime"))
 

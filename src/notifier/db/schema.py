@@ -398,3 +398,18 @@ local_time_marks = Table(
     Column("kind", Text, primary_key=True),
     Column("moved_until", UtcDateTime, nullable=False),
 )
+
+# One row: the IANA release of the tz database the copy's next-send instants are computed with
+# (migration 0011). A worker starting with a newer release puts every row's instants back to
+# "not computed" and records its own (``services.tz_reset``); ``reset_finished_at`` stays
+# NULL until that reset went over every row, so one stopped half-way is done again.
+local_time_tz_database = Table(
+    "local_time_tz_database",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("release", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("reset_finished_at", UtcDateTime, nullable=True),
+    CheckConstraint("id = 1", name="ck_local_time_tz_database_one_row"),
+)
