@@ -173,3 +173,38 @@ async def test_the_worker_resets_at_start_while_it_runs(
     finally:
         assert await worker.stop() == 0, worker.log.read_text()[-2000:]
     assert '"tz_reset_finished"' in worker.log.read_text()
+
+
+async def test_a_failed_start_is_tried_again_until_it_gets_through(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database away at start must only delay the reset (the retry's wait made zero)."""
+    engine = services.engine
+    await users_with_computed_instants(engine, 2)
+    real_claim = tz_reset.claim
+    failures = [ConnectionRefusedError("the database is restarting")]
+
+    async def claim_once_failing(
+        engine: AsyncEngine, database: TzDatabase
+    ) -> tuple[Recorded | None, Verdict]:
+        if failures:
+            raise failures.pop()
+        return await real_claim(engine, database)
+
+    monkeypatch.setattr(tz_reset, "claim", claim_once_failing)
+    monkeypatch.setattr(tz_reset, "RETRY_FIRST_SECONDS", 0.0)
+    outcome = await tz_reset.keep_trying(engine, NEW)
+    assert (outcome.verdict, outcome.rows, failures) == (Verdict.RESET, 2, [])
+    assert await instants(engine) == {NOT_COMPUTED}
+
+
+async def test_a_second_start_while_the_first_runs_is_the_same_task(
+    services: Services,
+) -> None:
+    """arq calls its start-up hook again after a Redis outage: one check a process."""
+    resets = tz_reset.TzResets()
+    first = resets.start(services.engine)
+    assert resets.start(services.engine) is first
+    assert (await first).verdict is Verdict.RESET
+    await resets.stop()  # finished: nothing to stop
+    assert (await resets.start(services.engine)).verdict is Verdict.KEEP
