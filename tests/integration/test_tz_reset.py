@@ -6,20 +6,24 @@ without the piece it names."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.app import Services
 from notifier.config import Settings
-from notifier.db.engine import make_engine
+from notifier.db.engine import Schemas, make_engine
+from notifier.db.migrate import upgrade_to_head
 from notifier.db.schema import local_time_schedules
 from notifier.rules.local_time_slots import NOT_COMPUTED
 from notifier.services import tz_reset
 from notifier.timemath.tz_database import TzDatabase, bundled_version
 from notifier.timemath.tz_releases import Recorded, Verdict
+from tests.integration.test_host_schema import HostDatabase, host  # noqa: F401 (a fixture)
 from tests.support.tz_records import (
     COMPUTED,
     instants,
@@ -208,3 +212,29 @@ async def test_a_second_start_while_the_first_runs_is_the_same_task(
     assert (await first).verdict is Verdict.RESET
     await resets.stop()  # finished: nothing to stop
     assert (await resets.start(services.engine)).verdict is Verdict.KEEP
+
+
+async def test_beside_a_host_the_record_and_the_reset_stay_in_the_workers_schema(
+    host: HostDatabase,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """``migrate --own-tables-only`` creates the record in ``NOTIFIER_SCHEMA``, and the
+    worker's role (owner of its tables only) claims and resets there."""
+    schemas = Schemas("notifier", "app_views")
+    await asyncio.to_thread(upgrade_to_head, host.guest_url, schemas, own_tables_only=True)
+    engine = make_engine(host.guest_url, pool_size=2, schemas=schemas)
+    computed = dict.fromkeys(("digest_next", "notes_reminder_next", "weekly_report_next"), COMPUTED)
+    row = {"user_id": uuid.uuid4(), "zone": "UTC", "is_active": True, "email_enabled": True}
+    row |= {"digest_enabled": True, "digest_time": time(7), "digest_skip_weekends": False}
+    row |= {"notes_reminder_enabled": False, "notes_reminder_time": time(18)}
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(local_time_schedules).values({**row, **computed}))
+        assert (await tz_reset.reconcile(engine, NEW)).rows == 1
+        assert await instants(engine) == {NOT_COMPUTED}
+        assert await recorded(engine) == ("2026f", True)
+    finally:
+        await engine.dispose()
+    found = await host.admin(
+        "SELECT schemaname FROM pg_tables WHERE tablename = 'local_time_tz_database'"
+    )
+    assert [r["schemaname"] for r in found] == ["notifier"]
