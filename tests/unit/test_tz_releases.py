@@ -38,3 +38,9 @@ def test_the_package_version_names_the_same_release() -> None:
 )
 def test_verdict(record: Recorded | None, mine: str, expected: Verdict) -> None:
     assert verdict(record, mine) is expected
+
+
+def test_the_reset_puts_back_every_kinds_instant() -> None:
+    from notifier.services.tz_reset import NEXT_COLUMNS
+
+    assert set(NEXT_COLUMNS) == {"digest_next", "notes_reminder_next", "weekly_report_next"}

@@ -55,7 +55,8 @@ CHUNK = 10_000
 RETRY_FIRST_SECONDS = 5.0
 RETRY_CAP_SECONDS = 300.0
 RECORD_ID = 1
-NEXT_COLUMNS = ("digest_next", "notes_reminder_next", "weekly_report_next")
+# Every kind's instant, a kind added later included (its column is named so, as 0010's are).
+NEXT_COLUMNS = tuple(c.name for c in local_time_schedules.c if c.name.endswith("_next"))
 
 
 @dataclass(frozen=True)
