@@ -342,3 +342,21 @@ def test_slots_and_next_are_due_slots_and_next_due_computed_once(
     window = catch_up_window(anchor + shift_minutes * MINUTE, catch_up_minutes * MINUTE)
     expected = (due_slots(tz, at, days, window), next_due(tz, at, days, window.end))
     assert slots_and_next(tz, at, days, window) == expected
+
+
+@FAST
+@given(local_moments(), st.sampled_from([1, 7, 47]), st.integers(1, 1440))
+def test_windows_moving_tick_by_tick_each_get_their_own_slots_and_next(
+    moment: tuple[str, date, time, datetime], step_minutes: int, catch_up_minutes: int
+) -> None:
+    """``slots_and_next`` caches runs of local dates by their first date (``due_run``), not by
+    the window: consecutive ticks' windows, and other weekday sets at the same zone and time,
+    must each still get their own slots and next instant (a key missing the weekdays, or a
+    run cut short or overrun, fails here)."""
+    zone, _, at, anchor = moment
+    tz = get_zone(zone)
+    for k in range(24):
+        window = catch_up_window(anchor + k * step_minutes * MINUTE, catch_up_minutes * MINUTE)
+        for days in (EVERY_DAY, WORKDAYS, frozenset({anchor.isoweekday()}), frozenset()):
+            expected = (due_slots(tz, at, days, window), next_due(tz, at, days, window.end))
+            assert slots_and_next(tz, at, days, window) == expected
