@@ -12,6 +12,10 @@ its own, which the engine's schema map points the ledger's statements at:
 * ``as migrated``: every index of the migrations (the unique key, the primary key, pending
   leases, holds, ``created_at``, the console's per-user and failed/skipped indexes);
 * ``without the console's indexes``: the two of migration 0007 dropped;
+* ``created_at and per-user indexes without pending rows``: both made partial (``status <>
+  'pending'``), so a claim adds three index entries instead of five, and the ``sent`` mark
+  (never a HOT update) adds the row to them as it does today; the console and cleanup
+  would then find pending rows through the pending-lease index;
 * ``no index reads status or lease``: the pending-lease, hold and failed/skipped indexes
   dropped, so a mark changes no indexed column and can be a HOT update (fillfactor 70
   leaves it room on the page): what moving pending claims out of the ledger's indexes
@@ -60,11 +64,21 @@ class Layout:
     schema: str
     drop: tuple[str, ...] = ()
     fillfactor: int = 100
+    add: tuple[str, ...] = ()  # CREATE INDEX statements on ``{table}``
 
 
 LAYOUTS = (
     Layout("as migrated", "layout_migrated"),
     Layout("without the console's indexes", "layout_no_console", CONSOLE),
+    Layout(
+        "created_at and per-user indexes without pending rows",
+        "layout_no_pending_rows",
+        ("ix_reminders_sent_user_id_created_at", "ix_reminders_sent_created_at"),
+        add=(
+            "CREATE INDEX ON {table} (created_at) WHERE status <> 'pending'",
+            "CREATE INDEX ON {table} (user_id, created_at, id) WHERE status <> 'pending'",
+        ),
+    ),
     Layout(
         "no index reads status or lease (HOT marks)",
         "layout_no_status",
@@ -89,6 +103,8 @@ async def build(dsn: str, layout: Layout, rows: int) -> None:
         await conn.execute(f"CREATE TABLE {table} (LIKE public.reminders_sent INCLUDING ALL)")
         for index in await _copied_indexes(conn, layout):
             await conn.execute(f"DROP INDEX {layout.schema}.{index}")
+        for statement in layout.add:
+            await conn.execute(statement.format(table=table))
         await conn.execute(f"ALTER TABLE {table} SET (fillfactor = {layout.fillfactor})")
         await conn.execute(_FILL.format(table=table), rows)
         await conn.execute(f"VACUUM (ANALYZE) {table}")
