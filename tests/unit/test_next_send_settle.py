@@ -1,0 +1,39 @@
+"""``next_send.settle`` with the states ``slot_states`` returns: only the pairs whose state is
+not "open, not settled", so a pair left out is open (tests/support/slot_state_cases.py checks
+the statement on both databases; these check what ``settle`` makes of what comes back)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time
+
+from notifier.rules.local_time_slots import NEVER, NOT_COMPUTED
+from notifier.services.next_send import CopyRow, Review, settle
+
+SLOT = datetime(2026, 3, 10, tzinfo=UTC)
+USERS = [uuid.UUID(int=n) for n in range(1, 4)]
+
+
+def owed(users: list[uuid.UUID]) -> Review:
+    """Each user owed ``SLOT``, to move on to ``NEVER`` once it is settled."""
+    return Review(
+        owed={user: [SLOT] for user in users},
+        later={
+            user: (CopyRow(user, "UTC", time(7), (), NOT_COMPUTED, None), NEVER) for user in users
+        },
+    )
+
+
+def test_with_no_state_returned_every_owed_user_is_selected_and_none_moves_on() -> None:
+    # 1,000 users just made due: nothing in the ledger, nothing returned.
+    found = owed(USERS)
+    assert sorted(settle(found, {})) == USERS
+    assert found.moves == []
+
+
+def test_a_returned_state_decides_its_user_and_the_others_are_still_selected() -> None:
+    sent, claimed, fresh = USERS
+    found = owed(USERS)
+    states = {(sent, SLOT): (False, True), (claimed, SLOT): (False, False)}
+    assert settle(found, states) == [fresh]
+    assert [row.user_id for row, _ in found.moves] == [sent]
