@@ -122,8 +122,9 @@ def candidate_days(window: Window) -> list[date]:
 def due_instant(day: date, at: time, zone: tzinfo, days: Weekdays) -> datetime | None:
     """The instant the notification of local ``day`` is due; None on a skipped or missing day.
 
-    Cached: a row owed for several ticks (its batch still sending, or held) asks the same
-    dates every tick, and a tick reviews every row whose instant has come.
+    Cached: a user owed for several ticks (a batch still sending, or held) has the same
+    dates asked whenever their fresh row is checked (``due_slots``). ``due_run`` asks it
+    uncached and keeps its runs itself.
     """
     if day.isoweekday() not in days:
         return None
@@ -171,20 +172,21 @@ def slots_and_next(
 ) -> tuple[list[DueSlot], datetime]:
     """``due_slots`` of ``window`` and ``next_due`` after it, each local date's instant
     computed once (a tick computes this for every row it reads: a third of the work of the
-    two apart). Dates run from the day before the window's first local date, as in
-    ``next_due``; instants grow with the date, so the first past the window is the next."""
+    two apart), in runs of dates cached by their first (``due_run``). Dates run from the day
+    before the window's first local date, as in ``next_due``; instants grow with the date, so
+    the first past the window is the next."""
     start = window.start.astimezone(zone).date() - ONE_DAY
     last = start + timedelta(days=_LOOK_AHEAD + (window.end - window.start).days + 1)
     slots: list[DueSlot] = []
     while start <= last:
         run, start = due_run(zone, at, days, start)
-        for slot in run:
-            if slot.day > last:
+        for day, due in run:
+            if day > last:
                 break
-            if slot.due > window.end:
-                return slots, slot.due
-            if slot.due > window.start:
-                slots.append(slot)
+            if due > window.end:
+                return slots, due
+            if due > window.start:
+                slots.append(DueSlot(day, due))
     return slots, NEVER
 
 
@@ -197,20 +199,22 @@ _SPAN = 10
 @lru_cache(maxsize=32768)
 def due_run(
     zone: tzinfo, at: time, days: Weekdays, first: date
-) -> tuple[tuple[DueSlot, ...], date]:
-    """The due dates from ``first`` on, up to ``_RUN`` of them within ``_SPAN`` dates, and
-    the date after the last one looked at (where the next run starts).
+) -> tuple[tuple[tuple[date, datetime], ...], date]:
+    """The due dates from ``first`` on, with their instants, up to ``_RUN`` of them within
+    ``_SPAN`` dates, and the date after the last one looked at (where the next run starts).
 
     Cached by its first date, not by the window: the ticks of one local date all start their
     walk there, so a row read tick after tick (a batch still sending, 1,000 users just made
-    due) costs one lookup instead of a cached ``due_instant`` call a date.
+    due) costs one lookup instead of a cached ``due_instant`` call a date. A run computed
+    afresh (a first tick over every row) asks ``due_instant`` uncached: its own cache would
+    only churn. Plain tuples of dates and instants: the collector need not visit them.
     """
-    found: list[DueSlot] = []
+    found: list[tuple[date, datetime]] = []
     day = first
     while len(found) < _RUN and day < first + _SPAN * ONE_DAY:
-        due = due_instant(day, at, zone, days)
+        due = due_instant.__wrapped__(day, at, zone, days)
         if due is not None:
-            found.append(DueSlot(day, due))
+            found.append((day, due))
         day += ONE_DAY
     return tuple(found), day
 
