@@ -436,9 +436,14 @@ async def _move_postgresql(
         " CAST(:news AS timestamptz[])) AS c(user_id, token, new)"
         " WHERE s.user_id = c.user_id AND CAST(s.xmin AS text) = c.token"
     )
+    # In user order: another writer of many rows (the other kinds' ticks, each moving in its
+    # own instant order; a tz reset's chunks, in user order) then takes its row locks in the
+    # same order as this one, instead of each waiting for a row the other holds (a deadlock
+    # that fails one of them).
+    ordered = sorted(moves, key=lambda move: move[0].user_id)
     params = {
-        "users": [row.user_id for row, _ in moves],
-        "tokens": [row.token for row, _ in moves],
-        "news": [new for _, new in moves],
+        "users": [row.user_id for row, _ in ordered],
+        "tokens": [row.token for row, _ in ordered],
+        "news": [new for _, new in ordered],
     }
     await conn.execute(text(sql), params)
