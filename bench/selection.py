@@ -27,7 +27,10 @@ from notifier.app import Services, close_services, open_services
 from notifier.jobs.fanout import fan_out_tick
 from notifier.jobs.registry import batched_jobs
 from notifier.jobs.runs import TickRow, run_recorded
+from notifier.services import tz_reset
 from notifier.services.counts import TickCounts
+from notifier.timemath.tz_database import current_tz_database
+from notifier.timemath.tz_releases import Verdict
 from notifier.timemath.windows import catch_up_window
 from notifier.worker import redis_settings
 
@@ -83,10 +86,22 @@ async def compute_instants(lab: Lab, at: datetime) -> list[tuple[str, float, int
         for job in LOCAL_TIME_JOBS:
             seconds, ticks = await compute_all(services, KINDS[job].kind, window)
             spent.append((job, seconds, ticks))
+        await record_tz_release(services)
     finally:
         await close_services(services)
     await vacuum_analyze(lab.dsn)
     return spent
+
+
+async def record_tz_release(services: Services) -> None:
+    """Records this process's tz database as the one the instants were computed with (they
+    just were), as a deployment running since migration 0011 has it: otherwise every worker
+    the phases start would find no record and put every instant back (``services.tz_reset``),
+    and the phases would measure that reset and the recomputing instead of their own work."""
+    database = current_tz_database()
+    _, verdict = await tz_reset.claim(services.engine, database)
+    if verdict is Verdict.RESET:
+        await tz_reset.finish(services.engine, database.version)
 
 
 async def _measure(

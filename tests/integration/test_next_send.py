@@ -4,9 +4,11 @@ them. Each test fails if the instants stop a notification the contract owes."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import time
 
 import pytest
+from sqlalchemy import text
 
 from notifier.app import Services
 from notifier.rules.local_time_slots import NOT_COMPUTED
@@ -109,3 +111,26 @@ async def test_a_tick_reads_in_chunks_up_to_its_budget_and_the_next_tick_goes_on
     sent = [(await run_tick(services, utc(2026, 3, 10, 7, m))).sent for m in range(3)]
     assert sent == [4, 0, 1]
     assert len(mailbox.messages) == 5
+
+
+async def test_a_tick_never_waits_for_a_copy_row_another_writer_holds(
+    services: Services, people: LocalTimeData, mailbox: CaptureServer
+) -> None:
+    # A worker's start resets the instants in chunks beside the ticks, and ticks of two kinds
+    # move the same users: a move that waited for a row held by one of them, while holding
+    # rows that one waited for, was failed by PostgreSQL as a deadlock (the memory phase of
+    # ``python -m bench``). The held row is simply not moved; the next tick moves it.
+    held = await people.digest_user("UTC", digest_time=time(7, 0))
+    free = await people.digest_user("UTC", digest_time=time(7, 0))
+    async with services.engine.connect() as other:
+        await other.execute(
+            text("SELECT 1 FROM local_time_schedules WHERE user_id = :u FOR UPDATE"),
+            {"u": held},
+        )
+        async with asyncio.timeout(30):  # without SKIP LOCKED the tick waits for ``other``
+            assert (await run_tick(services, utc(2026, 3, 10, 5, 0))).sent == 0
+        assert await digest_next(people, free) == utc(2026, 3, 10, 7, 0)
+        assert await digest_next(people, held) == NOT_COMPUTED
+        await other.rollback()
+    assert (await run_tick(services, utc(2026, 3, 10, 5, 1))).sent == 0
+    assert await digest_next(people, held) == utc(2026, 3, 10, 7, 0)

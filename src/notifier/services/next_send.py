@@ -430,20 +430,25 @@ async def _move_postgresql(
 ) -> None:
     table = qualified(own_schema(conn), "local_time_schedules")
     column = schedule.next.name
+    # A move never waits for a row lock (SKIP LOCKED): a row another writer holds (a tz
+    # reset's chunk, another kind's tick moving the same users, a host's change) stays where
+    # it is, to be read again by the next tick, which costs a recomputation, not a send.
+    # Waiting had two of them lock rows in different orders and PostgreSQL fail one (a
+    # deadlock, seen when a worker's start reset the instants beside ticks that moved them).
+    # A row changed since the tick read it fails the token check, also once re-checked
+    # after a wait-free lock.
     sql = (
-        f"UPDATE {table} AS s SET {column} = c.new"
-        " FROM unnest(CAST(:users AS uuid[]), CAST(:tokens AS text[]),"
-        " CAST(:news AS timestamptz[])) AS c(user_id, token, new)"
-        " WHERE s.user_id = c.user_id AND CAST(s.xmin AS text) = c.token"
+        f"UPDATE {table} AS s SET {column} = c.new FROM ("
+        f" SELECT t.user_id, m.new FROM {table} AS t"
+        " JOIN unnest(CAST(:users AS uuid[]), CAST(:tokens AS text[]),"
+        " CAST(:news AS timestamptz[])) AS m(user_id, token, new)"
+        " ON t.user_id = m.user_id AND CAST(t.xmin AS text) = m.token"
+        " FOR NO KEY UPDATE OF t SKIP LOCKED) AS c"
+        " WHERE s.user_id = c.user_id"
     )
-    # In user order: another writer of many rows (the other kinds' ticks, each moving in its
-    # own instant order; a tz reset's chunks, in user order) then takes its row locks in the
-    # same order as this one, instead of each waiting for a row the other holds (a deadlock
-    # that fails one of them).
-    ordered = sorted(moves, key=lambda move: move[0].user_id)
     params = {
-        "users": [row.user_id for row, _ in ordered],
-        "tokens": [row.token for row, _ in ordered],
-        "news": [new for _, new in ordered],
+        "users": [row.user_id for row, _ in moves],
+        "tokens": [row.token for row, _ in moves],
+        "news": [new for _, new in moves],
     }
     await conn.execute(text(sql), params)
