@@ -134,3 +134,22 @@ async def test_a_tick_never_waits_for_a_copy_row_another_writer_holds(
         await other.rollback()
     assert (await run_tick(services, utc(2026, 3, 10, 5, 1))).sent == 0
     assert await digest_next(people, held) == utc(2026, 3, 10, 7, 0)
+
+
+async def test_a_tick_behind_the_latest_by_less_than_a_window_sends_what_only_it_owes(
+    services: Services, people: LocalTimeData, mailbox: CaptureServer
+) -> None:
+    # Cron ticks overlap: the 08:01 tick may run before the 08:00 one ends. 07:01 is in the
+    # 08:00 tick's window (07:00, 08:00], not in the 08:01 tick's (07:01, 08:01]. Had the 08:01
+    # tick moved the row past 07:01, the 08:00 tick, which trusts instants when less than a
+    # window behind, would never see it; the row stays until its slot there is settled.
+    owed = await people.digest_user("UTC", digest_time=time(7, 1))
+    later = await people.digest_user("UTC", digest_time=time(12, 0))
+    assert (await run_tick(services, utc(2026, 3, 10, 8, 1))).sent == 0
+    assert await digest_next(people, later) == utc(2026, 3, 10, 12, 0)  # moved: mark 08:01
+    assert await digest_next(people, owed) == NOT_COMPUTED
+    assert (await run_tick(services, utc(2026, 3, 10, 8, 0))).sent == 1
+    assert await digest_next(people, owed) == NOT_COMPUTED  # sent, not yet seen settled
+    assert (await run_tick(services, utc(2026, 3, 10, 8, 2))).sent == 0
+    assert await digest_next(people, owed) == utc(2026, 3, 11, 7, 1)
+    assert len(mailbox.messages) == 1

@@ -82,6 +82,7 @@ async def states_by_case(engine: AsyncEngine) -> tuple[dict[str, Any], dict[str,
     returned = {name: got[(user, SLOT)] for name, user in users.items() if (user, SLOT) in got}
     found = next_send.Review(
         owed={user: [SLOT] for user in users.values()},
+        reached={user: [SLOT] for user in users.values()},
         later={user: (_copy_row(user), NEVER) for user in users.values()},
     )
     selected = set(next_send.settle(found, got))

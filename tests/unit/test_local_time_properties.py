@@ -288,8 +288,10 @@ def through_next_sends(
             continue
         found = review([row], schedule, catch_up_window(now, catch_up))
         states = {pair: (pair[1] not in ledger, pair[1] in ledger) for pair in found.pairs()}
-        for user, slot in found.pairs():
-            if states[(user, slot)][0]:
+        # The batch sends the open slots of the tick's own window; the ledger is asked about
+        # those of its reach too (they decide whether the row moves on).
+        for slot in found.owed.get(row.user_id, []):
+            if states[(row.user_id, slot)][0]:
                 ledger.add(slot)
                 sends.setdefault(slot.date(), []).append(now)
         settle(found, states)

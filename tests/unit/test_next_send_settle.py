@@ -18,6 +18,7 @@ def owed(users: list[uuid.UUID]) -> Review:
     """Each user owed ``SLOT``, to move on to ``NEVER`` once it is settled."""
     return Review(
         owed={user: [SLOT] for user in users},
+        reached={user: [SLOT] for user in users},
         later={
             user: (CopyRow(user, "UTC", time(7), (), NOT_COMPUTED, None), NEVER) for user in users
         },
@@ -37,3 +38,18 @@ def test_a_returned_state_decides_its_user_and_the_others_are_still_selected() -
     states = {(sent, SLOT): (False, True), (claimed, SLOT): (False, False)}
     assert settle(found, states) == [fresh]
     assert [row.user_id for row, _ in found.moves] == [sent]
+
+
+def test_a_slot_before_the_window_keeps_its_row_until_settled_but_selects_nobody() -> None:
+    # The slot is due in the window before this tick's (its ``reach``): an older tick still
+    # running owes it and trusts the instants, so the row must not move past it yet.
+    user = USERS[0]
+    found = Review(
+        owed={user: []},
+        reached={user: [SLOT]},
+        later={user: (CopyRow(user, "UTC", time(7), (), NOT_COMPUTED, None), NEVER)},
+    )
+    assert settle(found, {(user, SLOT): (True, False)}) == []
+    assert found.moves == []
+    assert settle(found, {(user, SLOT): (False, True)}) == []
+    assert [row.user_id for row, _ in found.moves] == [user]

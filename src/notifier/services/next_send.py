@@ -103,54 +103,74 @@ class Review:
 
     moves: list[tuple[CopyRow, datetime]] = field(default_factory=list)
     owed: dict[uuid.UUID, list[datetime]] = field(default_factory=dict)
+    reached: dict[uuid.UUID, list[datetime]] = field(default_factory=dict)
     later: dict[uuid.UUID, tuple[CopyRow, datetime]] = field(default_factory=dict)
 
     def pairs(self) -> list[Pair]:
-        return [(user, slot) for user, slots in self.owed.items() for slot in slots]
+        return [(user, slot) for user, slots in self.reached.items() for slot in slots]
 
 
 def review(rows: Iterable[CopyRow], schedule: CopySchedule, window: Window) -> Review:
-    """Per row, its slots due in ``window`` and its next instant after it (pure); rows that
-    share a zone, time and weekdays share the computation (``_instants``)."""
+    """Per row, its slots due in ``window`` (``owed``), the slots of the window before it
+    too (``reached``: a row moves on only once they are settled as well), and its next instant
+    after ``window`` (pure); rows that share a zone, time and weekdays share the computation
+    (``_instants``)."""
     found = Review()
     shared: dict[tuple[str, time, Weekdays], Instants] = {}
     for row in rows:
         key = (row.zone, row.at, schedule.days(*row.day_values))
-        slots, after = shared.get(key) or shared.setdefault(key, _instants(*key, window))
-        if slots:
-            found.owed[row.user_id] = list(slots)
+        instants = shared.get(key) or shared.setdefault(key, _instants(*key, window))
+        owed, reached, after = instants
+        if reached:
+            found.owed[row.user_id] = list(owed)
+            found.reached[row.user_id] = list(reached)
             found.later[row.user_id] = (row, after)
         else:
             found.moves.append((row, after))
     return found
 
 
-Instants = tuple[tuple[datetime, ...], datetime]
+def reach(window: Window) -> Window:
+    """``window`` and the one before it: the slots a row must have settled to move on.
+
+    A tick that moved a row past a slot of the window before its own would hide that slot
+    from a tick still running behind it (cron ticks overlap; a tick late behind a later one),
+    which owes it; so the later tick leaves such a row where it is, and a tick less than a
+    window behind the latest mover can trust the instants (``may_move``).
+    """
+    return Window(window.start - (window.end - window.start), window.end)
+
+
+# A row's ledger slots due in a tick's window, those due in ``reach`` of it, and the next
+# due instant after the window.
+Instants = tuple[tuple[datetime, ...], tuple[datetime, ...], datetime]
 
 
 def _instants(zone_name: str, at: time, days: Weekdays, window: Window) -> Instants:
-    """The ledger slots due in ``window`` and the next due instant after it.
+    """The ledger slots due in ``window`` and in its ``reach``, and the next due instant
+    after it.
 
     Not cached by the window, which moves every tick: ``slots_and_next`` caches by date.
     """
-    slots, after = slots_and_next(plan_zone(zone_name), at, days, window)
-    return tuple([slot_instant(slot.day) for slot in slots]), after
+    slots, after = slots_and_next(plan_zone(zone_name), at, days, reach(window))
+    owed = tuple([slot_instant(slot.day) for slot in slots if slot.due in window])
+    return owed, tuple([slot_instant(slot.day) for slot in slots]), after
 
 
 def settle(found: Review, states: dict[Pair, tuple[bool, bool]]) -> list[uuid.UUID]:
-    """The users with an open slot (selected); those whose every slot is settled move on.
+    """The users with a slot open in the window (selected); those whose every slot in its
+    ``reach`` is settled move on.
 
     A pair without a state is open and not settled (``slot_states`` leaves those out), so
     with no state at all every owed user is selected (~1 ms a tick saved with 1,000 due).
     """
     if not states:
-        return list(found.owed)
+        return [user for user, slots in found.owed.items() if slots]
     selected = []
-    for user, slots in found.owed.items():
-        seen = [states.get((user, slot), (True, False)) for slot in slots]
-        if any(is_open for is_open, _ in seen):
+    for user, slots in found.reached.items():
+        if any(states.get((user, slot), (True, False))[0] for slot in found.owed[user]):
             selected.append(user)
-        elif all(settled for _, settled in seen):
+        elif all(states.get((user, slot), (True, False))[1] for slot in slots):
             found.moves.append(found.later[user])
     return selected
 
@@ -197,9 +217,16 @@ async def _review(
 async def _without_moving(
     conn: AsyncConnection, schedule: CopySchedule, window: Window
 ) -> list[uuid.UUID]:
-    """A tick that may not move instants: every row of the kind, read and reviewed."""
-    rows = await read_rows(conn, schedule)
-    return sorted((await _review(conn, schedule, window, rows))[1])
+    """A tick that may not move instants: every row of the kind, read and reviewed, in
+    chunks of ``CHUNK`` rows in user order (ten million rows read at once held gigabytes)."""
+    selected: list[uuid.UUID] = []
+    after: uuid.UUID | None = None
+    while True:
+        rows = await read_rows(conn, schedule, after)
+        selected += (await _review(conn, schedule, window, rows))[1]
+        if len(rows) < CHUNK:
+            return sorted(selected)
+        after = rows[-1].user_id
 
 
 # Rows read a statement, and a tick; where a tick's reading starts in the index's order.
@@ -221,12 +248,15 @@ FUTURE_SLACK = timedelta(minutes=5)
 def may_move(window: Window, mark: datetime | None, db_now: datetime) -> bool:
     """Whether a tick at ``window`` reads through the instants and moves them on.
 
-    Not a tick earlier than the latest that moved them (``notifier run --at`` a past instant,
-    a tick run late): instants past its window no longer tell what it owes, so it reads every
-    row, and moves none. Not a tick in the future either: it would move instants over every
-    due one before it, which the ticks of the real clock then would never see.
+    Not a tick more than a window earlier than the latest that moved them (``notifier run
+    --at`` a past instant, a tick run late): instants past its window may no longer tell what
+    it owes, so it reads every row, and moves none. A tick less than a window behind (cron
+    ticks that overlap) can trust them: a row moves on only once every slot in ``reach`` of
+    the mover's window is settled, and that covers this tick's window. Not a tick in the
+    future either: it would move instants over every due one before it, which the ticks of
+    the real clock then would never see.
     """
-    if mark is not None and window.end < mark:
+    if mark is not None and window.end < mark - (window.end - window.start):
         return False
     return window.end <= db_now + FUTURE_SLACK
 
@@ -298,9 +328,14 @@ def _due_sql(schedule: CopySchedule, schema: str | None, dialect: Dialect) -> st
     ).replace("local_time_schedules.", "s.")
 
 
-async def read_rows(conn: AsyncConnection, schedule: CopySchedule) -> list[CopyRow]:
-    """Every row of users who can receive the kind (a tick that may not move instants)."""
-    rows = (await conn.execute(_rows(conn, schedule, None))).all()
+async def read_rows(
+    conn: AsyncConnection, schedule: CopySchedule, after: uuid.UUID | None = None
+) -> list[CopyRow]:
+    """The next ``CHUNK`` rows after user ``after`` of users who can receive the kind (a
+    tick that may not move instants)."""
+    user = local_time_schedules.c.user_id
+    stmt = _rows(conn, schedule, None).order_by(user).limit(CHUNK)
+    rows = (await conn.execute(stmt if after is None else stmt.where(user > after))).all()
     return [_copy_row(r, schedule) for r in rows]
 
 
