@@ -7,11 +7,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, time
 
+from notifier.db.schema import local_time_schedules
 from notifier.rules.local_time_slots import NEVER, NOT_COMPUTED
-from notifier.services.next_send import CopyRow, Review, settle
+from notifier.services.next_send import CopyRow, CopySchedule, Review, review, settle
+from notifier.timemath.windows import Window
 
 SLOT = datetime(2026, 3, 10, tzinfo=UTC)
 USERS = [uuid.UUID(int=n) for n in range(1, 4)]
+_COPY = local_time_schedules.c
 
 
 def owed(users: list[uuid.UUID]) -> Review:
@@ -53,3 +56,25 @@ def test_a_slot_before_the_window_keeps_its_row_until_settled_but_selects_nobody
     assert found.moves == []
     assert settle(found, {(user, SLOT): (False, True)}) == []
     assert [row.user_id for row, _ in found.moves] == [user]
+
+
+def _daily_row_reviewed(window: Window) -> Review:
+    schedule = CopySchedule(
+        "k", _COPY.digest_next, _COPY.digest_time, (), lambda: frozenset(range(1, 8)), ()
+    )
+    return review([CopyRow(USERS[0], "UTC", time(7), (), NOT_COMPUTED, None)], schedule, window)
+
+
+def test_a_missed_slot_holds_its_row_only_within_reach_of_the_window() -> None:
+    # 07:00 is before the window (07:05, 08:05] but within REACH (10 minutes) of it: the row
+    # stays for a tick behind to find. 10 minutes later it is out of reach: the row moves on
+    # (a first pass after a reset would otherwise re-read every such user for a whole window).
+    close = _daily_row_reviewed(
+        Window(SLOT.replace(hour=7, minute=5), SLOT.replace(hour=8, minute=5))
+    )
+    assert close.owed == {USERS[0]: []} and close.reached == {USERS[0]: [SLOT]}
+    assert close.moves == []
+    far = _daily_row_reviewed(
+        Window(SLOT.replace(hour=7, minute=15), SLOT.replace(hour=8, minute=15))
+    )
+    assert far.reached == {} and [row.user_id for row, _ in far.moves] == [USERS[0]]

@@ -131,14 +131,16 @@ def review(rows: Iterable[CopyRow], schedule: CopySchedule, window: Window) -> R
 
 
 def reach(window: Window) -> Window:
-    """``window`` and the one before it: the slots a row must have settled to move on.
+    """``window`` and the ``REACH`` before it: the slots a row must have settled to move on.
 
-    A tick that moved a row past a slot of the window before its own would hide that slot
-    from a tick still running behind it (cron ticks overlap; a tick late behind a later one),
-    which owes it; so the later tick leaves such a row where it is, and a tick less than a
-    window behind the latest mover can trust the instants (``may_move``).
+    A tick that moved a row past a slot just before its own window would hide that slot from
+    a tick still running behind it (cron ticks overlap; a tick a little late behind a later
+    one), which owes it; so the later tick leaves such a row where it is, and a tick less than
+    ``REACH`` behind the latest mover can trust the instants (``may_move``). Only ``REACH``,
+    not a whole window: a slot there that nobody sent (a first pass after a reset, an outage)
+    keeps its row read by every tick until it passes out of reach.
     """
-    return Window(window.start - (window.end - window.start), window.end)
+    return Window(window.start - REACH, window.end)
 
 
 # A row's ledger slots due in a tick's window, those due in ``reach`` of it, and the next
@@ -243,20 +245,22 @@ TABLE = "local_time_schedules"
 
 # How far ahead of the database's clock a tick may still move instants on.
 FUTURE_SLACK = timedelta(minutes=5)
+# How far behind the latest tick that moved instants a tick may run and still trust them.
+REACH = timedelta(minutes=10)
 
 
 def may_move(window: Window, mark: datetime | None, db_now: datetime) -> bool:
     """Whether a tick at ``window`` reads through the instants and moves them on.
 
-    Not a tick more than a window earlier than the latest that moved them (``notifier run
+    Not a tick more than ``REACH`` earlier than the latest that moved them (``notifier run
     --at`` a past instant, a tick run late): instants past its window may no longer tell what
-    it owes, so it reads every row, and moves none. A tick less than a window behind (cron
+    it owes, so it reads every row, and moves none. A tick less than ``REACH`` behind (cron
     ticks that overlap) can trust them: a row moves on only once every slot in ``reach`` of
     the mover's window is settled, and that covers this tick's window. Not a tick in the
     future either: it would move instants over every due one before it, which the ticks of
     the real clock then would never see.
     """
-    if mark is not None and window.end < mark - (window.end - window.start):
+    if mark is not None and window.end < mark - REACH:
         return False
     return window.end <= db_now + FUTURE_SLACK
 
