@@ -23,6 +23,7 @@ from datetime import time as wall_time
 import asyncpg
 
 from notifier.rules.local_time_slots import EVERY_DAY, due_slots, slot_instant
+from notifier.services.next_send import REACH
 from notifier.timemath.windows import Window
 from notifier.timemath.zones import get_zone
 
@@ -60,18 +61,24 @@ def pick_zones(count: int, rnd: random.Random) -> list[str]:
 
 def split_minutes(zone: str, window: Window) -> tuple[list[wall_time], list[wall_time], list[int]]:
     """Whole minutes of the day that are not due, and that are due, in ``window``; with the
-    ISO weekday of the local date each due minute is due on (the first such date)."""
+    ISO weekday of the local date each due minute is due on (the first such date).
+
+    Minutes due in the ``REACH`` before the window are neither: a deployment's ticks sent
+    those slots as they fell due, and the next-send ticks keep a row whose slot there is
+    still open (``services.next_send.reach``), which this fresh data set, with nothing ever
+    sent, would make every tick re-read."""
     tz = get_zone(zone)
     allowed: list[wall_time] = []
     due: list[wall_time] = []
     isodows: list[int] = []
+    before = Window(window.start - REACH, window.start)
     for minute in range(24 * 60):
         at = wall_time(minute // 60, minute % 60)
         slots = due_slots(tz, at, EVERY_DAY, window)
         if slots:
             due.append(at)
             isodows.append(slots[0].day.isoweekday())
-        else:
+        elif not due_slots(tz, at, EVERY_DAY, before):
             allowed.append(at)
     return allowed, due, isodows
 
