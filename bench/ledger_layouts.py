@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tests.support.servers import start_postgres
 
 from bench.common import POSTGRES_SETTINGS, create_database, plain_dsn
+from bench.procs import cpu_seconds
 from notifier.db.engine import Schemas, make_engine
 from notifier.db.migrate import upgrade_to_head
 from notifier.delivery import ledger
@@ -170,17 +171,17 @@ async def _one_batch(conn: AsyncConnection, pid: int) -> tuple[float, float]:
         ledger.SlotKey("appointment_reminder", uuid.uuid4(), uuid.uuid4(), slot)
         for _ in range(BATCH)
     ]
-    before = _cpu(pid)
+    before = cpu_seconds(pid)
     won = await ledger.claim(conn, keys, now, timedelta(minutes=5))
     await conn.commit()
-    claimed = _cpu(pid)
+    claimed = cpu_seconds(pid)
     for start in range(0, BATCH, GROUP):
         group = keys[start : start + GROUP]
         await ledger.mark_sent_many(
             conn, [ledger.SentMark(k, won[k], f"<{won[k]}@bench>", 1) for k in group], now
         )
         await conn.commit()
-    return claimed - before, _cpu(pid) - claimed
+    return claimed - before, cpu_seconds(pid) - claimed
 
 
 async def _hot_share(conn: AsyncConnection, layout: Layout) -> float:
@@ -194,15 +195,6 @@ async def _hot_share(conn: AsyncConnection, layout: Layout) -> float:
     )
     share = (await conn.execute(stmt, {"schema": layout.schema})).scalar_one()
     return float(share)
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu(pid: int) -> float:
-    """CPU seconds of one process (user and system), from ``/proc``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 async def bench(args: argparse.Namespace, server_url: str) -> None:
