@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from sqlalchemy import select, text
 
 from notifier.app import Services
 from notifier.config import Settings
+from notifier.db.schema import users
 from notifier.services import overdue_scanner as svc
 from notifier.services.batches import TickInstant
 from notifier.services.overdue_scanner import run_tick
 from tests.support.ledger import ledger_rows
+from tests.support.plans import analyzed, bitmap_heap_blocks, commits_flushed, literal_sql
 from tests.support.smtp import CaptureServer
 from tests.support.task_data import TaskData, smtp_down
 
@@ -216,3 +220,44 @@ async def test_bad_rows_cost_only_themselves(
     assert (counts.sent, counts.failed) == (1, 2)
     assert [m.rcpt_tos for m in mailbox.messages] == [["ok@example.com"]]
     assert [(await tdata.get_task(t))["status"] for t in tasks] == ["overdue"] * 3
+
+
+async def test_an_idle_scan_marks_the_index_entries_that_tasks_made_overdue_left_behind(
+    services: Services, tdata: TaskData
+) -> None:
+    # A task made overdue leaves the scanner's partial index, and its entry stays behind in
+    # the range every later scan reads (due dates in the past) until VACUUM of the host's
+    # table. A scan that walks the index marks such entries dead; a bitmap scan never does,
+    # and reads their rows again every minute (``db.index_order``).
+    user = await tdata.user()
+    await many_tasks(tdata, user, [NOW - timedelta(minutes=n) for n in range(1, 20_001)])
+    await many_tasks(tdata, user, [NOW + timedelta(minutes=n) for n in range(1, 20_001)])
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE tasks SET status = 'overdue' WHERE due_date < :n"), {"n": NOW}
+        )
+    await commits_flushed(services.engine)
+    await analyzed(services.engine, "tasks")  # none newly overdue: a bitmap scan looks cheap
+    assert await heap_blocks_an_overdue_bitmap_scan_visits(services) > 100
+    assert (await run_tick(services, NOW)).selected == 0
+    assert await heap_blocks_an_overdue_bitmap_scan_visits(services) <= 1
+
+
+async def many_tasks(tdata: TaskData, user: uuid.UUID, due_dates: list[datetime]) -> None:
+    """Open tasks of ``user``, one a due date, in one statement."""
+    async with tdata.engine.begin() as conn:
+        workspace = await conn.scalar(select(users.c.workspace_id).where(users.c.id == user))
+        await conn.execute(
+            text(
+                "INSERT INTO tasks (id, workspace_id, user_id, title, due_date)"
+                " SELECT gen_random_uuid(), :w, :u, 'Task', d"
+                " FROM unnest(CAST(:dates AS timestamptz[])) AS d"
+            ),
+            {"w": workspace, "u": user, "dates": due_dates},
+        )
+
+
+async def heap_blocks_an_overdue_bitmap_scan_visits(services: Services) -> int:
+    async with services.engine.connect() as conn:
+        sql = literal_sql(conn, svc.candidates(NOW))
+        return await bitmap_heap_blocks(conn, sql, (), "tasks")

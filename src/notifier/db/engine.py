@@ -152,3 +152,9 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """
     async with engine.connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def autocommitting(conn: AsyncConnection) -> bool:
+    """Whether ``conn`` came from ``autocommit``: no transaction holds its statements."""
+    sync = conn.sync_connection
+    return bool(sync and sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
