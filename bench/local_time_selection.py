@@ -9,12 +9,14 @@ It starts a throwaway PostgreSQL (``tests.support.servers``), migrates it, loads
 through the host tables with ``COPY`` (so the migration's triggers build
 ``local_time_schedules`` as they would in production), then times, for a tick at
 ``--at``: the first selection (every row's next-send instant computed, as after migration
-0010), then the selection (the read of rows whose instant has come, migration 0010) and the
+0010), then the selection as a tick makes it (``local_time.due_ids``: the read of rows whose
+instant has come, migration 0010, and the held slots' read, on an autocommit connection) and the
 whole ``run_tick`` with nobody due, and again after ``--due`` users are moved into the
 window (sends go to an in-process SMTP capture server). Every user has the digest on; each
 time is drawn per zone among the minutes that are *not* due in the window, so "nobody due"
 is exact, and the ledger already holds an earlier digest of every user (a million rows), as
-it would in production.
+it would in production. After the first selection it times one more selection, which walks
+the dead index entries the first one left, then runs ``VACUUM`` as autovacuum would.
 
 ``--kind weekly_report`` measures the weekly report the same way (every user has it on, a
 weekday drawn from 1..7, a time drawn among the minutes not due; the ``--due`` users are moved
@@ -104,20 +106,29 @@ async def compute_all(
 
 async def first_tick(services: Services, now: datetime, what: Measured, label: str) -> None:
     """The first selections after loading: every row is "not computed" (as after migration
-    0010, or after a host rewrites every schedule), so they read, compute and move them all."""
+    0010, or after a host rewrites every schedule), so they read, compute and move them all.
+
+    Each row moved leaves a dead index entry in the range of every later read until VACUUM;
+    the next read walks them (``db.index_order``): its time is printed, before the ``VACUUM``
+    that autovacuum makes within a minute or two of so many changed rows."""
     window = catch_up_window(now, timedelta(minutes=services.settings.catch_up_minutes))
     spent, ticks = await compute_all(services, what.kind, window)
     print(f"[{label}] every instant computed: {spent:.1f} s in {ticks} tick(s)")
+    started = time.perf_counter()
+    async with services.engine.connect() as conn:
+        await local_time.candidate_ids(conn, what.kind, window)
+    walked = (time.perf_counter() - started) * 1000
+    print(f"[{label}] next selection, walking the dead entries before VACUUM: {walked:.1f} ms")
+    async with services.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("VACUUM (ANALYZE) local_time_schedules"))
 
 
 async def measure(
     services: Services, dsn: str, now: datetime, label: str, what: Measured = KINDS["daily_digest"]
 ) -> None:
-    window = catch_up_window(now, timedelta(minutes=services.settings.catch_up_minutes))
-
     async def select_ids() -> list[uuid.UUID]:
-        async with services.engine.connect() as conn:
-            return await local_time.candidate_ids(conn, what.kind, window)
+        return await local_time.due_ids(services, now, what.kind)  # as a tick selects
 
     await timed(select_ids, 3)  # warm caches, prepared statements; computes changed rows
     spent, ids = await timed(select_ids, 30)

@@ -213,12 +213,9 @@ async def put_back(dsn: str, what: Measured, ids: list[uuid.UUID], since: dateti
         await conn.close()
 
 
-async def selection(services: Services, what: Measured, window: Window, label: str) -> None:
+async def selection(services: Services, what: Measured, now: datetime, label: str) -> None:
     async def select_ids() -> list[uuid.UUID]:
-        async with services.engine.connect() as conn:
-            ids = await local_time.candidate_ids(conn, what.kind, window)
-            await conn.commit()
-            return ids
+        return await local_time.due_ids(services, now, what.kind)  # as a tick selects
 
     await timed(select_ids, 3)
     spent, ids = await timed(select_ids, 30)
@@ -248,10 +245,10 @@ async def measure(services: Services, dsn: str, now: datetime, args: argparse.Na
         conn = await asyncpg.connect(dsn)
         await conn.execute("VACUUM ANALYZE local_time_schedules")
         await conn.close()
-        await selection(services, what, window, "nobody due")
+        await selection(services, what, now, "nobody due")
         await ticks(services, dsn, what, now, "nobody due")
         ids = await make_due(dsn, what, args.due)
-        await selection(services, what, window, f"{len(ids)} due")
+        await selection(services, what, now, f"{len(ids)} due")
         await ticks(services, dsn, what, now, f"{len(ids)} due")
         await put_back(dsn, what, ids, slot_instant(now.date() - timedelta(days=1)))
         await compute_all(services, what.kind, window)  # the moved users' instants
