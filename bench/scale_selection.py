@@ -6,12 +6,13 @@ Run from the repository root (needs PostgreSQL 15 binaries, as the test suite do
 
 The data set is built once, in SQL (``generate_series``; a Python-generated load through the
 triggers takes ~200 s a million users), and kept in ``--keep`` between runs: a later run with
-the same ``--users``, ``--zones``, ``--seed`` and ``--at`` starts the kept cluster and measures
-at once. Every user has the digest, the notes reminder and the weekly report on, at minutes
-drawn per zone among those *not* due in the window at ``--at`` (so "nobody due" is exact), 70%
-in their workspace's zone; the ledger holds every user's digest of two days before. Host rows
-are written with triggers off and the copy filled from the host's relations in one statement,
-as ``notifier host-triggers``' refresh does.
+the same ``--users``, ``--zones``, ``--seed`` and ``--at`` (and the same next-send reach, which
+the population's times avoid) starts the kept cluster and measures at once. Every user has the
+digest, the notes reminder and the weekly report on, at minutes drawn per zone among those
+*not* due in the window at ``--at`` (so "nobody due" is exact), 70% in their workspace's zone;
+the ledger holds every user's digest of two days before. Host rows are written with triggers
+off and the copy filled from the host's relations in one statement, as
+``notifier host-triggers``' refresh does.
 
 Per kind it prints: the first selection after building (every next-send instant computed, as
 after deploying migration 0010), the selection and the whole ``run_tick`` with nobody due, and
@@ -43,6 +44,7 @@ from notifier.logs import configure_logging
 from notifier.rules.local_time_slots import slot_instant
 from notifier.services import local_time
 from notifier.services.host_follow import COPY_COLUMNS, host_source_sql
+from notifier.services.next_send import REACH
 from notifier.timemath.windows import Window, catch_up_window
 
 DATABASE = "scale"
@@ -50,7 +52,10 @@ POSTGRES_SETTINGS = {"shared_buffers": "2GB", "max_wal_size": "8GB"}
 
 
 def marker(args: argparse.Namespace) -> str:
-    return f"users={args.users} zones={args.zones} seed={args.seed} at={args.at}"
+    """What the kept set was built from; the reach is in it because the population's times
+    avoid the minutes in reach before the window (``bench.population.split_minutes``)."""
+    reach = int(REACH.total_seconds() // 60)
+    return f"users={args.users} zones={args.zones} seed={args.seed} at={args.at} reach={reach}"
 
 
 async def kept(dsn: str, args: argparse.Namespace) -> bool:

@@ -21,6 +21,7 @@ from notifier.content.decoding import IDENTITY, Decoder, DecoderLoadError, load_
 from notifier.content.render import make_environment
 from notifier.db.copy_state import CopyState
 from notifier.db.engine import Schemas, make_engine
+from notifier.db.index_order import make_probe_engine
 from notifier.delivery.smtp import SmtpOptions, SmtpPool
 from notifier.delivery.webhook import WebhookClient
 from notifier.observability.metrics import Metrics, make_metrics
@@ -35,6 +36,9 @@ class Services:
 
     settings: Settings
     engine: AsyncEngine
+    # The ticks' probes (selection reads): sessions that walk indexes in order
+    # (``db.index_order``); the same engine as ``engine`` on SQLite.
+    probes: AsyncEngine
     templates: Environment
     smtp: SmtpPool
     clock: Clock
@@ -74,13 +78,12 @@ def open_services(settings: Settings, clock: Clock) -> Services:
     templates = make_environment(templates_dir())
     smtp = SmtpPool(smtp_options(settings))
     webhooks = WebhookClient(webhook_options(settings))
+    url, schemas = settings.async_database_url(), Schemas.of(settings)
+    engine = make_engine(url, pool_size=settings.smtp_pool_size + 4, schemas=schemas)
     return Services(
         settings=settings,
-        engine=make_engine(
-            settings.async_database_url(),
-            pool_size=settings.smtp_pool_size + 4,
-            schemas=Schemas.of(settings),
-        ),
+        engine=engine,
+        probes=make_probe_engine(url, schemas, engine),
         templates=templates,
         smtp=smtp,
         clock=clock,
@@ -106,3 +109,4 @@ async def close_services(services: Services) -> None:
     await services.smtp.close()
     await services.webhooks.close()
     await services.engine.dispose()
+    await services.probes.dispose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +63,13 @@ def qualified(schema: str | None, name: str) -> str:
     return f'"{schema}".{name}' if schema else name
 
 
-def make_engine(url: str, *, pool_size: int = 10, schemas: Schemas | None = None) -> AsyncEngine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    schemas: Schemas | None = None,
+    server_settings: Mapping[str, str] | None = None,
+) -> AsyncEngine:
     """An async engine that survives database restarts.
 
     Every statement it runs names the schema of each table (``schema_map``), whatever the
@@ -75,6 +81,7 @@ def make_engine(url: str, *, pool_size: int = 10, schemas: Schemas | None = None
     PostgreSQL: ``jit`` is off for the worker's sessions. Its queries are short index probes
     whose estimated cost can still pass ``jit_above_cost`` (the local-time selection's does),
     and compiling costs ~190 ms for a ~3 ms query; a setting at connect costs no round trip.
+    ``server_settings`` adds more of them (``db.index_order``).
     """
     url = to_async_url(url)
     mapped = schema_map(schemas or Schemas(), "sqlite" if url.startswith("sqlite") else "pg")
@@ -92,7 +99,7 @@ def make_engine(url: str, *, pool_size: int = 10, schemas: Schemas | None = None
         pool_use_lifo=True,
         pool_recycle=1800,
         hide_parameters=True,
-        connect_args={"server_settings": {"jit": "off"}},
+        connect_args={"server_settings": {"jit": "off", **(server_settings or {})}},
         execution_options=options,
     )
     watch_idle_connections(engine)
@@ -152,9 +159,3 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """
     async with engine.connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
-
-
-def autocommitting(conn: AsyncConnection) -> bool:
-    """Whether ``conn`` came from ``autocommit``: no transaction holds its statements."""
-    sync = conn.sync_connection
-    return bool(sync and sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT")

@@ -1,4 +1,4 @@
-"""Probes that must walk their index in order rather than through a bitmap (PostgreSQL).
+"""The ticks' probes walk their indexes in order, never through a bitmap (PostgreSQL).
 
 A row that leaves a probe's partial index, or moves along it (a next-send instant moved on, a
 task marked overdue or processed, a reminder sent), leaves a dead entry behind, inside the
@@ -8,46 +8,31 @@ bitmap scan, which the planner takes when it expects few rows, never marks one a
 heap row again on every probe. Measured on the copy at a million users: 10,000 rows moved
 since the last VACUUM made an idle digest read 3.4 ms, 50,000 made it 58 ms; walked in order,
 1.5 ms (``bench/results/report.md``, session 10).
+
+So the probes run on an engine of their own whose sessions have bitmap scans off: a setting
+at connect, which costs no round trip (``SET LOCAL`` around each probe cost ~0.35 ms a tick
+in three round trips). The batches, which read rows by their keys, keep the main engine and
+the planner's full choice.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from notifier.db.engine import Schemas, make_engine
 
-from notifier.db.engine import autocommitting
-
-NO_BITMAP = "SET LOCAL enable_bitmapscan = off"
-
-
-@asynccontextmanager
-async def in_index_order(conn: AsyncConnection) -> AsyncIterator[None]:
-    """No bitmap scans for the statements inside, on PostgreSQL.
-
-    ``SET LOCAL`` ends with its transaction: the caller's, or on an autocommit connection one
-    opened around the block (three more round trips, ~0.1 ms), so nothing else that later
-    uses the pooled connection plans without bitmaps.
-    """
-    if conn.dialect.name != "postgresql":
-        yield
-    elif not autocommitting(conn):
-        await conn.exec_driver_sql(NO_BITMAP)
-        yield
-    else:
-        async with _own_transaction(conn):
-            await conn.exec_driver_sql(NO_BITMAP)
-            yield
+# What a probe's session is planned with.
+IN_INDEX_ORDER = {"enable_bitmapscan": "off"}
+# A tick's probes run one at a time, ticks of different jobs side by side; an engine's
+# overflow doubles this when many ticks start together.
+PROBE_POOL_SIZE = 4
 
 
-@asynccontextmanager
-async def _own_transaction(conn: AsyncConnection) -> AsyncIterator[None]:
-    """A transaction on an autocommit connection, by hand: SQLAlchemy opens none there."""
-    await conn.exec_driver_sql("BEGIN")
-    try:
-        yield
-    except BaseException:
-        await conn.exec_driver_sql("ROLLBACK")
-        raise
-    await conn.exec_driver_sql("COMMIT")
+def make_probe_engine(url: str, schemas: Schemas, main: AsyncEngine) -> AsyncEngine:
+    """The engine the ticks' probes run on; SQLite has no bitmap scans, so it shares
+    ``main`` there."""
+    if main.dialect.name != "postgresql":
+        return main
+    return make_engine(
+        url, pool_size=PROBE_POOL_SIZE, schemas=schemas, server_settings=IN_INDEX_ORDER
+    )

@@ -228,10 +228,11 @@ async def due_ids(services: Services, now: datetime, kind: LocalTimeKind) -> lis
     """The tick's selection half: users with a ``kind`` slot due at ``now``, not recorded.
 
     Autocommit: each read is its own snapshot as under READ COMMITTED anyway, without the
-    BEGIN and ROLLBACK round trips of a transaction.
+    BEGIN and ROLLBACK round trips of a transaction. On the probes' engine, whose sessions
+    walk indexes in order (``db.index_order``): the rows it moves leave dead entries behind.
     """
     await follow_host(services.engine, services.copy_state)
-    async with autocommit(services.engine) as conn:
+    async with autocommit(services.probes) as conn:
         window = tick_context(services, now).window
         due = await candidate_ids(conn, kind, window, services.copy_state)
         return merged(due, await held_entity_ids(conn, kind.kind, window))

@@ -52,7 +52,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.db.engine import own_schema, qualified
-from notifier.db.index_order import in_index_order
 from notifier.db.schema import local_time_marks, local_time_schedules, reminders_sent
 from notifier.db.types import UtcDateTime, held_wall_time
 from notifier.delivery.slot_filters import slot_state_sql
@@ -303,8 +302,7 @@ async def _read_due_postgresql(
     """The same statement as text, straight to the driver: SQLAlchemy's building, caching
     and typing of the statement cost ~0.8 ms, eight times what PostgreSQL spends on it."""
     sql = _due_sql(schedule, own_schema(conn), conn.dialect)
-    async with in_index_order(conn):
-        result = await _fetch(conn, sql, now, schedule.kind, after[0], after[1], CHUNK)
+    result = await _fetch(conn, sql, now, schedule.kind, after[0], after[1], CHUNK)
     found = [_copy_row(r, schedule, 2) for r in result if r[2] is not None]
     return DueRead(found, result[0][0], result[0][1])
 

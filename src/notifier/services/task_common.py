@@ -25,7 +25,6 @@ from notifier.channels.base import Delivery
 from notifier.content.decoding import IDENTITY, Decoder
 from notifier.content.task_notification import TaskFacts, task_context
 from notifier.db.engine import autocommit
-from notifier.db.index_order import in_index_order
 from notifier.db.schema import notification_settings, tasks, users, workspaces
 from notifier.delivery.ledger import SlotKey
 from notifier.rules.kinds import Kind
@@ -126,9 +125,10 @@ def plan_row(
 
 
 async def fetch_ids(services: Services, stmt: Select[Any]) -> list[uuid.UUID]:
-    """Runs a candidate query (ids only) on its own short connection, walking its index in
-    order (``db.index_order``: rows these jobs finish leave their partial indexes)."""
-    async with autocommit(services.engine) as conn, in_index_order(conn):
+    """Runs a candidate query (ids only) on its own short connection of the probes' engine,
+    which walks indexes in order (``db.index_order``: rows these jobs finish leave their
+    partial indexes)."""
+    async with autocommit(services.probes) as conn:
         return list((await conn.execute(stmt)).scalars())
 
 
