@@ -293,3 +293,31 @@ async def test_host_triggers_keep_the_copy_current_and_come_off_again(
     removed = await notifier(["host-triggers", "remove"], admin_env(settings, host))
     assert removed.stdout.split() == tables
     assert await host.admin(HOST_OBJECTS) == before
+
+
+async def test_straight_from_the_hosts_relations_a_digest_held_through_an_outage_still_goes(
+    settings: Settings, host: HostDatabase, mailbox: CaptureServer
+) -> None:
+    """Without the copy (no host triggers) the local-time kinds read the host's relations; a
+    digest due 22:00 UTC in a 21:00-07:00 quiet period, no tick between 20:00 and 07:10, goes
+    at 07:10 (the period's end is its due instant, contract section 10), once; the same
+    digest without quiet hours is past."""
+    env = guest_env(settings, host)
+    await notifier(["migrate", "--own-tables-only"], env)
+    workspace, quiet, plain = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await host.write(insert(workspaces).values(id=workspace, name="P", timezone="UTC"))
+    for user, email in ((quiet, "quiet@example.com"), (plain, "plain@example.com")):
+        await host.write(insert(users).values(id=user, workspace_id=workspace, email=email))
+    nights = {"quiet_hours_start": time(21, 0), "quiet_hours_end": time(7, 0)}
+    for user, extra in ((quiet, nights), (plain, {})):
+        values = {"user_id": user, "digest_enabled": True, "digest_time": time(22, 0), **extra}
+        await host.write(insert(notification_settings).values(**values))
+    evening, morning = (
+        datetime(2026, 6, 9, 20, 0, tzinfo=UTC),
+        datetime(2026, 6, 10, 7, 10, tzinfo=UTC),
+    )
+    for at, sent in ((evening, 0), (morning, 1), (morning + timedelta(minutes=1), 0)):
+        result = await notifier(["run", "daily_digest", "--at", at.isoformat()], env)
+        assert json.loads(result.stdout)["sent"] == sent, at
+    [message] = mailbox.messages
+    assert message.parsed()["To"] == "quiet@example.com"

@@ -15,8 +15,10 @@ from notifier.app import Services
 from notifier.db.schema import notification_preferences
 from notifier.delivery.ledger import SlotKey
 from notifier.ops.resend import resend
+from notifier.rules.quiet_hours import QuietHours
 from notifier.services.appointment_reminders import run_tick as remind
 from notifier.services.daily_digest import run_tick as digest
+from notifier.services.held_slots import with_quiet_hours
 from notifier.services.overdue_scanner import run_tick as scan_overdue
 from tests.support.ledger import ledger_rows
 from tests.support.local_time_data import LocalTimeData, midnight, utc
@@ -193,3 +195,87 @@ async def test_a_slot_sent_after_its_hold_is_re_sent_at_once_with_the_same_messa
     assert len(mailbox.messages) == 2
     first, again = (m.parsed()["Message-ID"] for m in mailbox.messages)
     assert first == again
+
+
+async def test_a_digest_held_through_an_outage_goes_at_the_period_end_without_a_tick_in_it(
+    services: Services, people: People, mailbox: CaptureServer
+) -> None:
+    """Due 22:00 New York (02:00 UTC), quiet until 07:00 (11:00 UTC); the last tick before the
+    outage ran at 20:00 local, the first after it at 07:10: no tick saw the slot, whose own
+    instant left every window hours ago. The period's end is its due instant (section 10), so
+    the 07:10 tick owes it; a user without quiet hours is owed nothing then."""
+    quiet = await people.digest_user(NY, None, digest_time=time(22, 0), **NIGHTS)
+    await people.digest_user(NY, None, digest_time=time(22, 0))
+    before_outage, end = utc(2026, 3, 11, 0, 0), utc(2026, 3, 11, 11, 0)
+    assert (await digest(services, before_outage)).sent == 0
+    assert (await digest(services, end + 10 * MINUTE)).sent == 1
+    assert (await digest(services, end + 11 * MINUTE)).sent == 0
+    [message] = mailbox.messages
+    assert [
+        (r["user_id"], r["status"]) for r in await ledger_rows(services.engine, "daily_digest")
+    ] == [(quiet, "sent")]
+    assert message.parsed()["Subject"]
+
+
+async def test_a_digest_never_seen_before_the_period_end_goes_at_its_first_tick(
+    services: Services, people: People, mailbox: CaptureServer
+) -> None:
+    """A worker whose first tick comes at the period's end (the user's schedule new to it)."""
+    await people.digest_user(NY, None, digest_time=time(22, 0), **NIGHTS)
+    assert (await digest(services, utc(2026, 3, 11, 11, 0))).sent == 1
+    assert len(mailbox.messages) == 1
+
+
+async def test_a_held_digest_whose_period_ended_before_the_window_is_not_sent(
+    services: Services, people: People, mailbox: CaptureServer
+) -> None:
+    """The period's end is the due instant for the catch-up window too: back at 08:30 local,
+    90 minutes after 07:00, the held digest is past like any other."""
+    await people.digest_user(NY, None, digest_time=time(22, 0), **NIGHTS)
+    assert (await digest(services, utc(2026, 3, 11, 0, 0))).sent == 0
+    assert (await digest(services, utc(2026, 3, 11, 12, 30))).sent == 0
+    assert mailbox.messages == []
+
+
+async def test_an_appointment_reminder_held_through_an_outage_goes_at_the_period_end(
+    services: Services, people: People, mailbox: CaptureServer
+) -> None:
+    """Two 14:30 appointments with the 120-minute reminder, due 12:30 UTC: the last tick before
+    the outage ran at 11:00, the first after it at 14:05. The one whose user is quiet
+    12:00-14:00 is owed (its hold ends at 14:00, before the start); the other is past."""
+    quiet = await people.user(
+        None, timezone="UTC", settings={"appointment_reminder_minutes": [120], **NOON}
+    )
+    plain = await people.user(
+        None, timezone="UTC", settings={"appointment_reminder_minutes": [120]}
+    )
+    held = await people.appointment(quiet, utc(2026, 3, 10, 14, 30))
+    await people.appointment(plain, utc(2026, 3, 10, 14, 30))
+    assert (await remind(services, utc(2026, 3, 10, 11, 0))).sent == 0
+    assert (await remind(services, utc(2026, 3, 10, 14, 5))).sent == 1
+    assert (await remind(services, utc(2026, 3, 10, 14, 6))).sent == 0
+    assert len(mailbox.messages) == 1
+    found = [
+        (r["entity_id"], r["slot"], r["status"])
+        for r in await ledger_rows(services.engine, "appointment_reminder")
+    ]
+    assert found == [(held, utc(2026, 3, 10, 12, 30), "sent")]
+
+
+async def test_the_sql_and_the_python_rule_agree_on_who_has_a_quiet_period(
+    services: Services, people: People
+) -> None:
+    """``held_slots.quiet_set`` picks the users a look back after an outage reads; the rule
+    that decides is ``QuietHours.of``: the same users, or a held slot would be missed."""
+    ends = [None, time(21, 0), time(7, 0)]
+    cases = {
+        await people.user(
+            None, timezone="UTC", settings={"quiet_hours_start": a, "quiet_hours_end": b}
+        ): (a, b)
+        for a in ends
+        for b in ends
+    }
+    async with services.engine.connect() as conn:
+        picked = set(await with_quiet_hours(conn, list(cases)))
+    assert picked == {user for user, ends in cases.items() if QuietHours.of(*ends) is not None}
+    assert len(picked) == 2

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from notifier.rules.kinds import BY_NAME
-from notifier.rules.quiet_hours import QuietHours, due_in, quiet_until
+from notifier.rules.quiet_hours import QuietHours, due_in, held_into, quiet_until
 from notifier.rules.recipient import SEND, Hold, RecipientState, decide
-from notifier.timemath.windows import catch_up_window
+from notifier.timemath.windows import Window, catch_up_window, unseen_before
 from notifier.timemath.zones import get_zone
 
 BERLIN = get_zone("Europe/Berlin")
@@ -212,3 +212,48 @@ def test_held_notifications_go_once_after_the_period_and_never_inside_it(
     after_end = next(t for t in ticks if t >= until)
     if quiet_until(after_end, zone, quiet) is None:
         assert sent == [after_end]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    _near_an_offset_change(),
+    st.times(),
+    st.times(),
+    st.integers(1, 36 * 60),
+)
+def test_after_an_outage_the_first_tick_owes_what_a_period_held_into_its_window(
+    zone_and_due: tuple[str, datetime], start: time, end: time, back_after: int
+) -> None:
+    """No tick ran between a slot's due instant and ``back_after`` minutes later. The first
+    tick back owes it exactly when a quiet period held the slot and the period's end lies in
+    that tick's window (contract section 10: the end is its due instant); it is due then."""
+    zone_name, due = zone_and_due
+    quiet = QuietHours.of(
+        start.replace(second=0, microsecond=0), end.replace(second=0, microsecond=0)
+    )
+    zone = get_zone(zone_name)
+    back = due + timedelta(minutes=back_after)
+    window = catch_up_window(back, WINDOW)
+    assume(due not in window)
+    found = held_into(window, {"slot": due}, zone, quiet)
+    until = quiet_until(due, zone, quiet)
+    if until is not None and back - WINDOW < until <= back:
+        assert found == {"slot": until}
+    else:
+        assert found == {}
+
+
+def test_a_tick_looks_back_only_over_what_no_tick_before_it_looked_at() -> None:
+    window = catch_up_window(utc(2026, 3, 10, 14, 0), WINDOW)
+    day = timedelta(days=1)
+    whole = Window(window.start - day, window.start)
+    assert unseen_before(window, None, day) == whole  # the kind's first tick
+    assert unseen_before(window, utc(2026, 3, 10, 13, 59), day) is None  # ticks in a row
+    assert unseen_before(window, window.start, day) is None
+    assert unseen_before(window, utc(2026, 3, 10, 11, 0), day) == Window(
+        utc(2026, 3, 10, 11, 0), window.start
+    )
+    assert unseen_before(window, utc(2026, 3, 5, 0, 0), day) == whole  # capped at a day
+    # A tick behind a later one (cron ticks overlap) trusts it; far behind (run --at) does not.
+    assert unseen_before(window, utc(2026, 3, 10, 14, 30), day) is None
+    assert unseen_before(window, utc(2026, 3, 11, 9, 0), day) == whole

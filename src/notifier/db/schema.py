@@ -399,6 +399,16 @@ local_time_marks = Table(
     Column("moved_until", UtcDateTime, nullable=False),
 )
 
+# Per windowed kind, the latest window end a tick selected through (migration 0012): a tick
+# whose window starts after it follows an outage, and looks back for what quiet hours held
+# into its window (``services.tick_marks``).
+tick_marks = Table(
+    "tick_marks",
+    metadata,
+    Column("kind", Text, primary_key=True),
+    Column("looked_until", UtcDateTime, nullable=False),
+)
+
 # One row: the IANA release of the tz database the copy's next-send instants are computed with
 # (migration 0011). A worker starting with a newer release puts every row's instants back to
 # "not computed" and records its own (``services.tz_reset``); ``reset_finished_at`` stays

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from notifier.rules.quiet_hours import due_in
+from notifier.rules.quiet_hours import before, due_in, held_into
+from notifier.rules.recipient import RecipientState
 from notifier.timemath.windows import Window
 
 ALLOWED_OFFSETS: frozenset[int] = frozenset({15, 30, 60, 120, 1440})
@@ -66,6 +67,21 @@ def due_offsets(
         if at is not None:
             due.append(DueOffset(minutes=m, slot=slot, send=not due, due=at))
     return due
+
+
+def quiet_held(
+    starts_at: datetime, offsets: Iterable[int], window: Window, recipient: RecipientState
+) -> dict[datetime, datetime]:
+    """Slots due in the day before ``window`` that the recipient's quiet hours hold into it
+    (slot -> the period's end), whether or not a tick saw them then. A hold ending at or
+    after the start needs no check here (contract section 10 sends those at their own due
+    instant): its end lies in the window, so the appointment has begun (``due_offsets``)."""
+    if recipient.quiet is None:
+        return {}
+    earlier = before(window)
+    slots = [starts_at - timedelta(minutes=m) for m in offsets]
+    dues = {slot: slot for slot in slots if slot in earlier}
+    return held_into(window, dues, recipient.zone, recipient.quiet)
 
 
 def event_windows(window: Window) -> list[Window]:

@@ -12,13 +12,16 @@ and the ledger keeps each hold (``reminders_sent.held_until``) so the period's e
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import TypeVar
 
 from notifier.timemath.windows import Window
 from notifier.timemath.zones import local_date, local_to_utc
 
 ONE_DAY = timedelta(days=1)
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -93,3 +96,34 @@ def due_in(window: Window, slot_due: datetime, held_until: datetime | None) -> d
     if held_until is not None and held_until in window:
         return held_until
     return slot_due if slot_due in window else None
+
+
+# How far before a tick's window a slot may fall due and still be held into it: a quiet
+# period lasts under a day.
+HOLD_REACH = ONE_DAY
+
+
+def before(window: Window) -> Window:
+    """The ``HOLD_REACH`` before ``window``: where the slots it may find held into it fell due."""
+    return Window(window.start - HOLD_REACH, window.start)
+
+
+def held_into(
+    window: Window, dues: Mapping[K, datetime], zone: tzinfo, quiet: QuietHours | None
+) -> dict[K, datetime]:
+    """Of slots due before ``window`` (key -> due instant), those a quiet period held into
+    it: key -> the period's end, which lies in the window.
+
+    The ledger keeps a hold only where a tick saw the slot during its own window; after an
+    outage longer than the catch-up window no tick did, yet the period's end still counts as
+    the slot's due instant (contract section 10: held, never dropped), so the rule is
+    reckoned from the user's quiet hours themselves.
+    """
+    if quiet is None:
+        return {}
+    found = {}
+    for key, due in dues.items():
+        until = quiet_until(due, zone, quiet)
+        if until is not None and until in window:
+            found[key] = until
+    return found

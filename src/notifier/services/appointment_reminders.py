@@ -31,8 +31,10 @@ from notifier.rules.appointment_reminders import (
     due_offsets,
     event_windows,
     parse_offsets,
+    quiet_held,
 )
 from notifier.rules.kinds import BY_NAME, EMAIL
+from notifier.services import tick_marks
 from notifier.services.batches import BatchedJob, TickInstant
 from notifier.services.channel_choice import (
     Addressees,
@@ -42,7 +44,7 @@ from notifier.services.channel_choice import (
 )
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
-from notifier.services.held_slots import held_entity_ids, held_slots, merged
+from notifier.services.held_slots import held_ids_and_mark, held_slots, merged, quiet_set
 from notifier.services.plan import Addressee, Plan, plan_each
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import effective_zone_name, get_zone
@@ -63,7 +65,12 @@ async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
     window = _window(services, now)
     async with autocommit(services.engine) as conn:
         due = await candidate_ids(conn, window, now)
-        return merged(due, await held_entity_ids(conn, KIND.name, window))
+        held, mark = await held_ids_and_mark(conn, KIND.name, window)
+        gap = tick_marks.unseen(window, mark)
+        if gap is not None:
+            due = merged(due, await quiet_candidate_ids(conn, gap, now))
+        await tick_marks.record(conn, KIND.name, window, mark)
+        return merged(due, held)
 
 
 async def process_batch(
@@ -89,6 +96,23 @@ async def candidate_ids(conn: AsyncConnection, window: Window, now: datetime) ->
     stmt = (
         select(a.id)
         .where(a.status == "scheduled", a.starts_at > now, or_(*ranges))
+        .order_by(a.starts_at)
+    )
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def quiet_candidate_ids(
+    conn: AsyncConnection, unseen: Window, now: datetime
+) -> list[uuid.UUID]:
+    """Appointments not yet started of users with quiet hours, with some offset due in
+    ``unseen`` (a stretch no tick looked at): the period that held one may end in this
+    tick's window (``rules.appointment_reminders.quiet_held`` decides on the fresh row)."""
+    a, n = appointments.c, notification_settings.c
+    ranges = [and_(a.starts_at > w.start, a.starts_at <= w.end) for w in event_windows(unseen)]
+    stmt = (
+        select(a.id)
+        .join(notification_settings, n.user_id == a.user_id)
+        .where(a.status == "scheduled", a.starts_at > now, or_(*ranges), *quiet_set())
         .order_by(a.starts_at)
     )
     return list((await conn.execute(stmt)).scalars())
@@ -179,6 +203,7 @@ def plan_row(
         for channel in who.channels:
             plan.fail(_key(row, row["starts_at"], channel), str(exc))
         return
+    held = {**quiet_held(row["starts_at"], offsets, window, who.state), **held}
     for due in due_offsets(row["starts_at"], offsets, window, now, held):
         if not due.send:
             for channel in who.channels:

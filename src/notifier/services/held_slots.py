@@ -16,14 +16,16 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.db.engine import own_schema, qualified
 from notifier.db.id_lists import among
-from notifier.db.schema import reminders_sent
+from notifier.db.schema import notification_settings, reminders_sent
 from notifier.db.types import UtcDateTime
+from notifier.services.tick_marks import looked_until
 from notifier.timemath.windows import Window
 
 # entity -> slot -> the hold's end
@@ -67,6 +69,29 @@ def _held_ids_sql(schema: str | None) -> str:
     return f"SELECT DISTINCT r.entity_id FROM {ledger} AS r WHERE {condition}"
 
 
+async def held_ids_and_mark(
+    conn: AsyncConnection, kind: str, window: Window
+) -> tuple[list[uuid.UUID], datetime | None]:
+    """``held_entity_ids`` and the kind's mark (``services.tick_marks``) in one round trip on
+    PostgreSQL: a tick with nothing due makes this and its selection its only two."""
+    if conn.dialect.name != "postgresql":
+        return await held_entity_ids(conn, kind, window), await looked_until(conn, kind)
+    sql = _held_ids_and_mark_sql(own_schema(conn))
+    result = await conn.exec_driver_sql(sql, (kind, window.start, window.end))
+    rows: Sequence[Any] = result.all()
+    return [row[1] for row in rows if row[1] is not None], rows[0][0]
+
+
+@cache
+def _held_ids_and_mark_sql(schema: str | None) -> str:
+    marks = qualified(schema, "tick_marks")
+    return (
+        f"SELECT m.looked_until, h.entity_id FROM (SELECT 1) AS one"
+        f" LEFT JOIN {marks} AS m ON m.kind = $1"
+        f" LEFT JOIN LATERAL ({_held_ids_sql(schema)}) AS h ON true"
+    )
+
+
 async def held_slots(
     conn: AsyncConnection, kind: str, ids: Sequence[uuid.UUID], window: Window
 ) -> HeldSlots:
@@ -84,3 +109,26 @@ async def held_slots(
 def merged(first: Sequence[uuid.UUID], second: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     """Both selections, each id once, in the first's order then the second's."""
     return list(dict.fromkeys([*first, *second]))
+
+
+async def with_quiet_hours(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Those of ``ids`` who have a quiet period (both ends set and unequal).
+
+    The slots no tick saw during their own window (an outage longer than the catch-up
+    window) are past for everyone else; a quiet period may still hold them into a later
+    window (``rules.quiet_hours.held_into``), and the batch's fresh row decides.
+    """
+    n = notification_settings.c
+    stmt = select(n.user_id).where(among(n.user_id, ids, conn.dialect.name), *quiet_set())
+    return list((await conn.execute(stmt)).scalars())
+
+
+def quiet_set() -> list[ColumnElement[bool]]:
+    """A ``notification_settings`` row with a quiet period (``rules.quiet_hours.QuietHours.of``
+    is the same rule in Python)."""
+    n = notification_settings.c
+    return [
+        n.quiet_hours_start.is_not(None),
+        n.quiet_hours_end.is_not(None),
+        n.quiet_hours_start != n.quiet_hours_end,
+    ]

@@ -36,7 +36,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from functools import cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
@@ -64,8 +64,9 @@ from notifier.rules.local_time_slots import (
     selection_plan,
     slot_instant,
 )
-from notifier.rules.quiet_hours import due_in
+from notifier.rules.quiet_hours import before, due_in, held_into
 from notifier.rules.recipient import refusal_of
+from notifier.services import tick_marks
 from notifier.services.batches import BatchedJob, TickInstant
 from notifier.services.channel_choice import (
     addressee,
@@ -256,7 +257,7 @@ async def candidate_ids(
     the host's relations."""
     known = known if known is not None else CopyState()
     if not await _copy_kept(conn, known):
-        return await _select_direct(conn, kind, selection_plan(all_zones(), window))
+        return await _direct_candidates(conn, kind, window)
     return await candidates(conn, kind.copy, window)
 
 
@@ -359,7 +360,8 @@ def resolve_row(
         days, bad_days = kind.days_of(*_days(kind, row)), None
     except BadWeekdaysError as exc:
         days, bad_days = EVERY_DAY, str(exc)
-    for slot in with_held(due_slots(zone or UTC, row["at"], days, window), held or {}, window):
+    held = {**quiet_held(zone or UTC, row["at"], days, window, who), **(held or {})}
+    for slot in with_held(due_slots(zone or UTC, row["at"], days, window), held, window):
         key = _key(kind.kind, row, slot)
         if bad_days is not None:
             _refuse(plan, key, who, kind, bad_days)
@@ -369,6 +371,18 @@ def resolve_row(
             continue
         due.append(DueUser(key, slot, zone, who, row["user_name"], row["workspace_id"]))
     return due
+
+
+def quiet_held(
+    zone: tzinfo, at: time, days: Weekdays, window: Window, who: Addressee
+) -> dict[datetime, datetime]:
+    """The user's local dates due in the day before ``window`` that their quiet hours hold
+    into it (ledger slot -> the period's end), whether or not a tick saw them then."""
+    if who.state.quiet is None:
+        return {}
+    earlier = due_slots(zone, at, days, before(window))
+    dues = {slot_instant(slot.day): slot.due for slot in earlier}
+    return held_into(window, dues, who.state.zone, who.state.quiet)
 
 
 def with_held(
@@ -417,27 +431,52 @@ JOIN unnest(CAST(:los AS time[]), CAST(:his AS time[]), CAST(:slots AS timestamp
             CAST(:isodows AS integer[])) WITH ORDINALITY AS p(lo, hi, slot, isodow, entry)
   ON p.entry = z.entry
 JOIN ({source}) AS s ON s.zone = z.zone AND s.{time} BETWEEN p.lo AND p.hi
-WHERE {due} AND {days} AND {not_done}
+WHERE {due} AND {days} AND {not_done}{quiet}
 """
+# A user with a quiet period (``held_slots.quiet_set`` in SQL): a stretch no tick looked at
+# owes only what quiet hours held into the window.
+_QUIET_ONLY = """ AND EXISTS (SELECT 1 FROM {settings} AS n WHERE n.user_id = s.user_id
+  AND n.quiet_hours_start IS NOT NULL AND n.quiet_hours_end IS NOT NULL
+  AND n.quiet_hours_start <> n.quiet_hours_end)"""
 
 
 @cache
-def direct_sql(kind: LocalTimeKind, own: str | None, host: str | None) -> str:
-    """The selection of ``kind`` straight from the host's relations in ``host``."""
+def direct_sql(
+    kind: LocalTimeKind, own: str | None, host: str | None, quiet_only: bool = False
+) -> str:
+    """The selection of ``kind`` straight from the host's relations in ``host`` (only users
+    with a quiet period: ``quiet_only``)."""
+    quiet = _QUIET_ONLY.format(settings=qualified(host, "notification_settings"))
     return _DIRECT_SQL.format(
         source=host_source_sql(host),
         time=kind.copy.time.name,
         due=" AND ".join(f"s.{column}" for column in kind.copy.due_columns),
         days=kind.schedule_days.format(isodow="p.isodow"),
         not_done=open_slot_sql(qualified(own, "reminders_sent"), "s.user_id", "p.slot"),
+        quiet=quiet if quiet_only else "",
     )
 
 
+async def _direct_candidates(
+    conn: AsyncConnection, kind: LocalTimeKind, window: Window
+) -> list[uuid.UUID]:
+    """The direct selection of ``window``; after a stretch no tick looked at (an outage),
+    also its users with quiet hours, whose period may have held a slot into the window."""
+    mark = await tick_marks.looked_until(conn, kind.kind)
+    found = await _select_direct(conn, kind, selection_plan(all_zones(), window))
+    unseen = tick_marks.unseen(window, mark)
+    if unseen is not None:
+        plan = selection_plan(all_zones(), unseen)
+        found = merged(found, await _select_direct(conn, kind, plan, quiet_only=True))
+    await tick_marks.record(conn, kind.kind, window, mark)
+    return found
+
+
 async def _select_direct(
-    conn: AsyncConnection, kind: LocalTimeKind, plan: Sequence[PlanEntry]
+    conn: AsyncConnection, kind: LocalTimeKind, plan: Sequence[PlanEntry], quiet_only: bool = False
 ) -> list[uuid.UUID]:
     """The direct selection's user ids (PostgreSQL only: SQLite always keeps the copy)."""
-    sql = direct_sql(kind, own_schema(conn), host_schema(conn))
+    sql = direct_sql(kind, own_schema(conn), host_schema(conn), quiet_only)
     stmt = text(sql).bindparams(kind=kind.kind, **_plan_arrays(plan))
     return sorted((await conn.execute(stmt.columns(user_id=Uuid()))).scalars())
 

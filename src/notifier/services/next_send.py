@@ -54,13 +54,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.db.engine import own_schema, qualified
 from notifier.db.schema import local_time_marks, local_time_schedules, reminders_sent
 from notifier.db.types import UtcDateTime, held_wall_time
+from notifier.db.upsert import raise_mark
 from notifier.delivery.slot_filters import slot_state_sql
 from notifier.rules.local_time_slots import (
+    NOT_COMPUTED,
     Weekdays,
     plan_zone,
     slot_instant,
     slots_and_next,
 )
+from notifier.rules.quiet_hours import before
+from notifier.services.held_slots import with_quiet_hours
 from notifier.timemath.windows import Window
 
 Pair = tuple[uuid.UUID, datetime]  # (user, ledger slot)
@@ -105,6 +109,7 @@ class Review:
     owed: dict[uuid.UUID, list[datetime]] = field(default_factory=dict)
     reached: dict[uuid.UUID, list[datetime]] = field(default_factory=dict)
     later: dict[uuid.UUID, tuple[CopyRow, datetime]] = field(default_factory=dict)
+    unseen: list[uuid.UUID] = field(default_factory=list)
 
     def pairs(self) -> list[Pair]:
         return [(user, slot) for user, slots in self.reached.items() for slot in slots]
@@ -127,7 +132,18 @@ def review(rows: Iterable[CopyRow], schedule: CopySchedule, window: Window) -> R
             found.later[row.user_id] = (row, after)
         else:
             found.moves.append((row, after))
+            if unseen(row.next, window):
+                found.unseen.append(row.user_id)
     return found
+
+
+def unseen(instant: datetime, window: Window) -> bool:
+    """Whether a row's slot of the day before ``window``'s reach may have passed with no
+    tick reading the row: its instant fell due there and no tick's window held it (an
+    outage longer than the catch-up window), or it was never computed (a new or changed
+    schedule, a reset). Such a slot is past, unless the user's quiet hours held it into this
+    window (contract section 10), which only the fresh row tells (``process_batch``)."""
+    return instant == NOT_COMPUTED or before(window).start < instant <= reach(window).start
 
 
 def reach(window: Window) -> Window:
@@ -189,6 +205,7 @@ async def candidates(
     next tick's.
     """
     selected: list[uuid.UUID] = []
+    unseen_users: list[uuid.UUID] = []
     after, moved = START, 0
     for _ in range(BUDGET // CHUNK):
         read = await read_due(conn, schedule, window.end, after)
@@ -196,6 +213,7 @@ async def candidates(
             return await _without_moving(conn, schedule, window)
         found, chosen = await _review(conn, schedule, window, read.rows)
         selected += chosen
+        unseen_users += found.unseen
         if found.moves:
             await move(conn, schedule, found.moves, window.end)
             moved += len(found.moves)
@@ -204,7 +222,9 @@ async def candidates(
         after = (read.rows[-1].next, read.rows[-1].user_id)
     if moved >= ANALYZE_AFTER and conn.dialect.name == "postgresql":
         await conn.execute(text(f"ANALYZE {qualified(own_schema(conn), TABLE)}"))
-    return sorted(selected)
+    if unseen_users:
+        selected += await with_quiet_hours(conn, unseen_users)
+    return sorted(set(selected))
 
 
 async def _review(
@@ -453,15 +473,7 @@ async def move(
 
 
 async def _raise_mark(conn: AsyncConnection, kind: str, until: datetime) -> None:
-    table = qualified(own_schema(conn), "local_time_marks")
-    sql = (
-        f"INSERT INTO {table} AS m (kind, moved_until) VALUES (:kind, :until)"
-        " ON CONFLICT (kind) DO UPDATE SET moved_until = CASE"
-        " WHEN excluded.moved_until > m.moved_until THEN excluded.moved_until"
-        " ELSE m.moved_until END"
-    )
-    stmt = text(sql).bindparams(bindparam("until", type_=UtcDateTime()), kind=kind)
-    await conn.execute(stmt, {"until": until})
+    await raise_mark(conn, "local_time_marks", "moved_until", kind, until)
 
 
 async def _move_postgresql(

@@ -31,3 +31,20 @@ def catch_up_window(now: datetime, catch_up: timedelta) -> Window:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return Window(now - catch_up, now)
+
+
+def unseen_before(window: Window, looked_until: datetime | None, reach: timedelta) -> Window | None:
+    """The part of the ``reach`` before ``window`` that no earlier tick's window held, given
+    the latest window end a tick selected through; None when there is none.
+
+    Ticks within a catch-up window of each other leave no gap. A mark further on than one
+    window past this one (a tick run for a past instant, ``notifier run --at``) tells
+    nothing about the time before this window, so the whole reach counts as unseen; so does
+    no mark at all (the kind's first tick).
+    """
+    earliest = window.start - reach
+    if looked_until is None or looked_until > window.end + (window.end - window.start):
+        return Window(earliest, window.start)
+    if looked_until >= window.start:
+        return None
+    return Window(max(looked_until, earliest), window.start)
