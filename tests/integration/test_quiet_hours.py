@@ -226,6 +226,19 @@ async def test_a_digest_never_seen_before_the_period_end_goes_at_its_first_tick(
     assert len(mailbox.messages) == 1
 
 
+async def test_a_tick_for_a_past_instant_finds_what_the_period_held_too(
+    services: Services, people: People, mailbox: CaptureServer
+) -> None:
+    """A tick run for an instant far behind the latest (``notifier run --at`` a past day)
+    cannot trust the next-send instants, nor tell which slots a tick saw: it still owes what
+    a quiet period held into its window."""
+    await people.digest_user(NY, None, digest_time=time(22, 0), **NIGHTS)
+    assert (await digest(services, utc(2026, 6, 1, 12, 0))).sent == 0
+    assert (await digest(services, utc(2026, 3, 11, 11, 0))).sent == 1
+    assert (await digest(services, utc(2026, 3, 11, 11, 1))).sent == 0
+    assert len(mailbox.messages) == 1
+
+
 async def test_a_held_digest_whose_period_ended_before_the_window_is_not_sent(
     services: Services, people: People, mailbox: CaptureServer
 ) -> None:

@@ -240,14 +240,19 @@ async def _without_moving(
     conn: AsyncConnection, schedule: CopySchedule, window: Window
 ) -> list[uuid.UUID]:
     """A tick that may not move instants: every row of the kind, read and reviewed, in
-    chunks of ``CHUNK`` rows in user order (ten million rows read at once held gigabytes)."""
+    chunks of ``CHUNK`` rows in user order (ten million rows read at once held gigabytes).
+
+    The instants tell nothing about a window this far back, so whether a tick saw a slot
+    of the day before it is not known either: every user with quiet hours is selected too,
+    and the fresh row decides whether their period held one into the window."""
     selected: list[uuid.UUID] = []
     after: uuid.UUID | None = None
     while True:
         rows = await read_rows(conn, schedule, after)
         selected += (await _review(conn, schedule, window, rows))[1]
+        selected += await with_quiet_hours(conn, [row.user_id for row in rows])
         if len(rows) < CHUNK:
-            return sorted(selected)
+            return sorted(set(selected))
         after = rows[-1].user_id
 
 
