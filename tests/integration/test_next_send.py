@@ -104,15 +104,16 @@ async def test_a_tick_reads_in_chunks_up_to_its_budget_and_the_next_tick_goes_on
     mailbox: CaptureServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Owed rows are not moved before they are sent, so a chunk must start after the last
-    # one's key, or it would read them again; past the budget the next ticks go on (the
-    # second spends its budget moving the four sent rows on).
+    # Owed rows are not moved past their slot before they are sent, so a chunk must start
+    # after the last one's key, or it would read them again; past the budget the next tick
+    # goes on: it reads the fifth (never computed: first in the index) and moves the four
+    # sent on (the first tick recorded their 07:00 instant).
     monkeypatch.setattr(next_send, "CHUNK", 2)
     monkeypatch.setattr(next_send, "BUDGET", 4)
     for _ in range(5):
         await people.digest_user("UTC", digest_time=time(7, 0))
     sent = [(await run_tick(services, utc(2026, 3, 10, 7, m))).sent for m in range(3)]
-    assert sent == [4, 0, 1]
+    assert sent == [4, 1, 0]
     assert len(mailbox.messages) == 5
 
 
@@ -150,9 +151,9 @@ async def test_a_tick_behind_the_latest_by_less_than_a_window_sends_what_only_it
     later = await people.digest_user("UTC", digest_time=time(12, 0))
     assert (await run_tick(services, utc(2026, 3, 10, 8, 1))).sent == 0
     assert await digest_next(people, later) == utc(2026, 3, 10, 12, 0)  # moved: mark 08:01
-    assert await digest_next(people, owed) == NOT_COMPUTED
+    assert await digest_next(people, owed) == utc(2026, 3, 10, 7, 1)  # its slot, open
     assert (await run_tick(services, utc(2026, 3, 10, 8, 0))).sent == 1
-    assert await digest_next(people, owed) == NOT_COMPUTED  # sent, not yet seen settled
+    assert await digest_next(people, owed) == utc(2026, 3, 10, 7, 1)  # not yet seen settled
     assert (await run_tick(services, utc(2026, 3, 10, 8, 2))).sent == 0
     assert await digest_next(people, owed) == utc(2026, 3, 11, 7, 1)
     assert len(mailbox.messages) == 1

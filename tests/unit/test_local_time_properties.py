@@ -18,12 +18,13 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import available_timezones
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from notifier.db.schema import local_time_schedules
 from notifier.rules.local_time_slots import (
     EVERY_DAY,
+    NEVER,
     NOT_COMPUTED,
     WORKDAYS,
     Weekdays,
@@ -34,7 +35,7 @@ from notifier.rules.local_time_slots import (
     slots_and_next,
 )
 from notifier.rules.summary_spans import day_start
-from notifier.services.next_send import CopyRow, CopySchedule, review, settle
+from notifier.services.next_send import CopyRow, CopySchedule, _instants, review, settle
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import get_zone
 
@@ -362,3 +363,38 @@ def test_windows_moving_tick_by_tick_each_get_their_own_slots_and_next(
         for days in (EVERY_DAY, WORKDAYS, frozenset({anchor.isoweekday()}), frozenset()):
             expected = (due_slots(tz, at, days, window), next_due(tz, at, days, window.end))
             assert slots_and_next(tz, at, days, window) == expected
+
+
+@FAST
+@given(
+    local_moments(),
+    WEEKDAY_SETS,
+    st.integers(-3000, 3000),
+    st.integers(1, 12 * 60),
+    st.floats(0, 1, exclude_min=True),
+)
+def test_a_row_due_in_the_window_reviews_as_walking_its_dates_would(
+    moment: tuple[str, date, time, datetime],
+    days: Weekdays,
+    shift_minutes: int,
+    width_minutes: int,
+    where: float,
+) -> None:
+    """``review`` takes a row whose own instant is due in the window by that instant alone
+    (its slot), and computes the next instant only when the row moves on; what it owes, what
+    it reaches and where the row moves are what walking the dates (``_instants``) gives."""
+    zone, _, at, anchor = moment
+    tz = get_zone(zone)
+    instant = next_due(tz, at, days, anchor + shift_minutes * MINUTE)
+    assume(instant != NEVER)
+    width = width_minutes * MINUTE
+    end = instant + width * (1 - where)
+    window = Window(end - width, end)
+    schedule = CopySchedule("k", _COPY.digest_next, _COPY.digest_time, (), lambda: days, ())
+    row = CopyRow(uuid.UUID(int=1), zone, at, (), instant, None)
+    found = review([row], schedule, window)
+    owed, reached, after, _ = _instants(zone, at, days, window)
+    user = row.user_id
+    assert (found.owed[user], found.reached[user]) == (list(owed), list(reached))
+    found.move_on(user)
+    assert found.moves == [(row, after)]

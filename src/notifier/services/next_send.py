@@ -59,6 +59,7 @@ from notifier.delivery.slot_filters import slot_state_sql
 from notifier.rules.local_time_slots import (
     NOT_COMPUTED,
     Weekdays,
+    due_instant,
     plan_zone,
     slot_instant,
     slots_and_next,
@@ -108,11 +109,35 @@ class Review:
     moves: list[tuple[CopyRow, datetime]] = field(default_factory=list)
     owed: dict[uuid.UUID, list[datetime]] = field(default_factory=dict)
     reached: dict[uuid.UUID, list[datetime]] = field(default_factory=dict)
-    later: dict[uuid.UUID, tuple[CopyRow, datetime]] = field(default_factory=dict)
+    # A row to move once its slots are settled, with its next instant (None: not yet
+    # computed, ``next_after``).
+    later: dict[uuid.UUID, tuple[CopyRow, datetime | None]] = field(default_factory=dict)
     unseen: list[uuid.UUID] = field(default_factory=list)
+    # Rows whose instant is not their first slot's in reach (not computed, a changed
+    # schedule): that instant, recorded while the row stays (``pin``).
+    pins: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    # What the rows were reviewed for: ``later``'s instants not yet computed come from them.
+    schedule: CopySchedule | None = None
+    window: Window | None = None
 
     def pairs(self) -> list[Pair]:
         return [(user, slot) for user, slots in self.reached.items() for slot in slots]
+
+    def move_on(self, user: uuid.UUID) -> None:
+        """The user's row to its next instant after the window (computed now if not yet)."""
+        row, after = self.later[user]
+        if after is None:
+            assert self.schedule is not None and self.window is not None
+            after = next_after(row, self.schedule, self.window)
+        self.moves.append((row, after))
+
+    def pin(self, user: uuid.UUID) -> None:
+        """A row that stays (a slot open or in flight) records its first slot's instant
+        where it holds another (a schedule changed since a tick computed it): the ticks that
+        read it again take it by that instant alone (``_due_slot``), where they walked its
+        dates every time (a 1,000-due tick after a host's change, tick after tick)."""
+        if user in self.pins:
+            self.moves.append((self.later[user][0], self.pins[user]))
 
 
 def review(rows: Iterable[CopyRow], schedule: CopySchedule, window: Window) -> Review:
@@ -120,21 +145,57 @@ def review(rows: Iterable[CopyRow], schedule: CopySchedule, window: Window) -> R
     too (``reached``: a row moves on only once they are settled as well), and its next instant
     after ``window`` (pure); rows that share a zone, time and weekdays share the computation
     (``_instants``)."""
-    found = Review()
+    found = Review(schedule=schedule, window=window)
     shared: dict[tuple[str, time, Weekdays], Instants] = {}
+    short = window.end - window.start <= SHORT_WINDOW
     for row in rows:
         key = (row.zone, row.at, schedule.days(*row.day_values))
+        slot = _due_slot(row, key[2], window) if short else None
+        if slot is not None:
+            found.owed[row.user_id] = found.reached[row.user_id] = [slot]
+            found.later[row.user_id] = (row, None)
+            continue
         instants = shared.get(key) or shared.setdefault(key, _instants(*key, window))
-        owed, reached, after = instants
+        owed, reached, after, first = instants
         if reached:
             found.owed[row.user_id] = list(owed)
             found.reached[row.user_id] = list(reached)
             found.later[row.user_id] = (row, after)
+            if first != row.next:
+                found.pins[row.user_id] = first
         else:
             found.moves.append((row, after))
             if unseen(row.next, window):
                 found.unseen.append(row.user_id)
     return found
+
+
+# A window this short holds at most one due instant of a row (a daily kind's come 23 hours
+# apart at the least, across a DST change).
+SHORT_WINDOW = timedelta(hours=12)
+
+
+def _due_slot(row: CopyRow, days: Weekdays, window: Window) -> datetime | None:
+    """The ledger slot of a row whose own instant is due in ``window`` (short); None when
+    it is not, or when its instant is not its local date's due instant (a time a DST gap
+    moved past midnight): then ``_instants`` decides.
+
+    Its only slot in the window's reach: a row's instant is the first due instant after the
+    window of the tick that moved it, which moved it only once every slot in that window's
+    reach was settled. One zone conversion and one cached resolution, where ``_instants``
+    walks dates for the slots and the next instant, needed only once the row moves on
+    (``next_after``): a third of a 1,000-due tick went there.
+    """
+    if not (window.start < row.next <= window.end):
+        return None
+    zone = plan_zone(row.zone)
+    day = row.next.astimezone(zone).date()
+    return slot_instant(day) if due_instant(day, row.at, zone, days) == row.next else None
+
+
+def next_after(row: CopyRow, schedule: CopySchedule, window: Window) -> datetime:
+    """A row's next due instant after ``window``, for a row ``review`` left it out of."""
+    return _instants(row.zone, row.at, schedule.days(*row.day_values), window)[2]
 
 
 def unseen(instant: datetime, window: Window) -> bool:
@@ -159,9 +220,10 @@ def reach(window: Window) -> Window:
     return Window(window.start - REACH, window.end)
 
 
-# A row's ledger slots due in a tick's window, those due in ``reach`` of it, and the next
-# due instant after the window.
-Instants = tuple[tuple[datetime, ...], tuple[datetime, ...], datetime]
+# A row's ledger slots due in a tick's window, those due in ``reach`` of it, the next due
+# instant after the window, and the due instant of the first slot in reach (the window's
+# end when there is none).
+Instants = tuple[tuple[datetime, ...], tuple[datetime, ...], datetime, datetime]
 
 
 def _instants(zone_name: str, at: time, days: Weekdays, window: Window) -> Instants:
@@ -172,24 +234,30 @@ def _instants(zone_name: str, at: time, days: Weekdays, window: Window) -> Insta
     """
     slots, after = slots_and_next(plan_zone(zone_name), at, days, reach(window))
     owed = tuple([slot_instant(slot.day) for slot in slots if slot.due in window])
-    return owed, tuple([slot_instant(slot.day) for slot in slots]), after
+    first = slots[0].due if slots else window.end
+    return owed, tuple([slot_instant(slot.day) for slot in slots]), after, first
 
 
 def settle(found: Review, states: dict[Pair, tuple[bool, bool]]) -> list[uuid.UUID]:
     """The users with a slot open in the window (selected); those whose every slot in its
-    ``reach`` is settled move on.
+    ``reach`` is settled move on, the others record their first slot's instant (``pin``).
 
     A pair without a state is open and not settled (``slot_states`` leaves those out), so
     with no state at all every owed user is selected (~1 ms a tick saved with 1,000 due).
     """
     if not states:
+        for user in found.pins:
+            found.pin(user)
         return [user for user, slots in found.owed.items() if slots]
     selected = []
     for user, slots in found.reached.items():
         if any(states.get((user, slot), (True, False))[0] for slot in found.owed[user]):
             selected.append(user)
+            found.pin(user)
         elif all(states.get((user, slot), (True, False))[1] for slot in slots):
-            found.moves.append(found.later[user])
+            found.move_on(user)
+        else:
+            found.pin(user)
     return selected
 
 
