@@ -9,7 +9,15 @@ from datetime import UTC, datetime, time
 
 from notifier.db.schema import local_time_schedules
 from notifier.rules.local_time_slots import NEVER, NOT_COMPUTED
-from notifier.services.next_send import CopyRow, CopySchedule, Review, review, settle
+from notifier.services.next_send import (
+    UNSEEN_NEW,
+    CopyRow,
+    CopySchedule,
+    Review,
+    looked_back,
+    review,
+    settle,
+)
 from notifier.timemath.windows import Window
 
 SLOT = datetime(2026, 3, 10, tzinfo=UTC)
@@ -78,3 +86,17 @@ def test_a_missed_slot_holds_its_row_only_within_reach_of_the_window() -> None:
         Window(SLOT.replace(hour=7, minute=15), SLOT.replace(hour=8, minute=15))
     )
     assert far.reached == {} and [row.user_id for row, _ in far.moves] == [USERS[0]]
+
+
+def _unseen(count: int, instant: datetime) -> Review:
+    rows = [CopyRow(uuid.UUID(int=n), "UTC", time(7), (), instant, None) for n in range(count)]
+    return Review(moves=[(row, NEVER) for row in rows], unseen=[row.user_id for row in rows])
+
+
+def test_a_few_never_computed_rows_are_looked_back_for_and_a_bulk_rewrite_is_not() -> None:
+    # A schedule new to the worker may have had a slot held into the window by quiet hours;
+    # a tz reset or a deploy rewrites every row, whose slots earlier ticks saw and held.
+    assert len(looked_back(_unseen(UNSEEN_NEW, NOT_COMPUTED))) == UNSEEN_NEW
+    assert looked_back(_unseen(UNSEEN_NEW + 1, NOT_COMPUTED)) == []
+    passed = _unseen(UNSEEN_NEW + 1, SLOT)  # instants that passed during an outage
+    assert len(looked_back(passed)) == UNSEEN_NEW + 1

@@ -76,7 +76,7 @@ from notifier.services.channel_choice import (
 )
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
-from notifier.services.held_slots import held_entity_ids, held_slots, merged
+from notifier.services.held_slots import QUIET_SQL, held_entity_ids, held_slots, merged
 from notifier.services.host_follow import follow_host, host_source_sql, kept_by_migration
 from notifier.services.next_send import CopySchedule, candidates
 from notifier.services.plan import Addressee, Plan, plan_each
@@ -435,9 +435,9 @@ WHERE {due} AND {days} AND {not_done}{quiet}
 """
 # A user with a quiet period (``held_slots.quiet_set`` in SQL): a stretch no tick looked at
 # owes only what quiet hours held into the window.
-_QUIET_ONLY = """ AND EXISTS (SELECT 1 FROM {settings} AS n WHERE n.user_id = s.user_id
-  AND n.quiet_hours_start IS NOT NULL AND n.quiet_hours_end IS NOT NULL
-  AND n.quiet_hours_start <> n.quiet_hours_end)"""
+_QUIET_ONLY = (
+    " AND EXISTS (SELECT 1 FROM {settings} AS n WHERE n.user_id = s.user_id AND " + QUIET_SQL + ")"
+)
 
 
 @cache

@@ -202,9 +202,27 @@ def unseen(instant: datetime, window: Window) -> bool:
     """Whether a row's slot of the day before ``window``'s reach may have passed with no
     tick reading the row: its instant fell due there and no tick's window held it (an
     outage longer than the catch-up window), or it was never computed (a new or changed
-    schedule, a reset). Such a slot is past, unless the user's quiet hours held it into this
-    window (contract section 10), which only the fresh row tells (``process_batch``)."""
+    schedule, a reset: ``UNSEEN_NEW``). Such a slot is past, unless the user's quiet hours
+    held it into this window (contract section 10), which only the fresh row tells
+    (``process_batch``)."""
     return instant == NOT_COMPUTED or before(window).start < instant <= reach(window).start
+
+
+# Never-computed rows a tick looks back for: a schedule new to the worker or just changed
+# comes a few at a time; more is a bulk rewrite (a tz reset, a deploy of 0010), whose slots
+# the ticks before it saw and held. Looking back for 400,000 of them a tick starved the
+# worker's event loop (``python -m bench``'s memory phase, whose worker starts with a reset).
+UNSEEN_NEW = 1_000
+
+
+def looked_back(found: Review) -> list[uuid.UUID]:
+    """The users a tick looks back for: ``found.unseen``, less the never-computed rows when
+    a chunk holds more than ``UNSEEN_NEW`` of them."""
+    fresh = sum(1 for row, _ in found.moves if row.next == NOT_COMPUTED)
+    if fresh <= UNSEEN_NEW:
+        return found.unseen
+    passed = {row.user_id for row, _ in found.moves if row.next != NOT_COMPUTED}
+    return [user for user in found.unseen if user in passed]
 
 
 def reach(window: Window) -> Window:
@@ -281,7 +299,7 @@ async def candidates(
             return await _without_moving(conn, schedule, window)
         found, chosen = await _review(conn, schedule, window, read.rows)
         selected += chosen
-        unseen_users += found.unseen
+        unseen_users += looked_back(found)
         if found.moves:
             await move(conn, schedule, found.moves, window.end)
             moved += len(found.moves)
