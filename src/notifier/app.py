@@ -54,6 +54,8 @@ class Services:
     copy_state: CopyState = field(default_factory=CopyState)
     # The host's CONTENT_DECODER (contract section 12), loaded once here; identity when unset.
     decoder: Decoder = IDENTITY
+    # One selection of a job at a time in this process, by job name (``jobs.fanout``).
+    selecting: dict[str, asyncio.Lock] = field(default_factory=dict)
 
 
 def smtp_options(settings: Settings) -> SmtpOptions:

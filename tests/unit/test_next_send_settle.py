@@ -5,7 +5,7 @@ the statement on both databases; these check what ``settle`` makes of what comes
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from notifier.db.schema import local_time_schedules
 from notifier.rules.local_time_slots import NEVER, NOT_COMPUTED
@@ -66,11 +66,13 @@ def test_a_slot_before_the_window_keeps_its_row_until_settled_but_selects_nobody
     assert [row.user_id for row, _ in found.moves] == [user]
 
 
+DAILY = CopySchedule(
+    "k", _COPY.digest_next, _COPY.digest_time, (), lambda: frozenset(range(1, 8)), ()
+)
+
+
 def _daily_row_reviewed(window: Window) -> Review:
-    schedule = CopySchedule(
-        "k", _COPY.digest_next, _COPY.digest_time, (), lambda: frozenset(range(1, 8)), ()
-    )
-    return review([CopyRow(USERS[0], "UTC", time(7), (), NOT_COMPUTED, None)], schedule, window)
+    return review([CopyRow(USERS[0], "UTC", time(7), (), NOT_COMPUTED, None)], DAILY, window)
 
 
 def test_a_missed_slot_holds_its_row_only_within_reach_of_the_window() -> None:
@@ -89,8 +91,9 @@ def test_a_missed_slot_holds_its_row_only_within_reach_of_the_window() -> None:
 
 
 def _unseen(count: int, instant: datetime) -> Review:
+    """``count`` daily 07:00 rows at ``instant``, reviewed by the tick of 12:00 (none due)."""
     rows = [CopyRow(uuid.UUID(int=n), "UTC", time(7), (), instant, None) for n in range(count)]
-    return Review(moves=[(row, NEVER) for row in rows], unseen=[row.user_id for row in rows])
+    return review(rows, DAILY, Window(SLOT.replace(hour=11), SLOT.replace(hour=12)))
 
 
 def test_a_few_never_computed_rows_are_looked_back_for_and_a_bulk_rewrite_is_not() -> None:
@@ -98,5 +101,6 @@ def test_a_few_never_computed_rows_are_looked_back_for_and_a_bulk_rewrite_is_not
     # a tz reset or a deploy rewrites every row, whose slots earlier ticks saw and held.
     assert len(looked_back(_unseen(UNSEEN_NEW, NOT_COMPUTED))) == UNSEEN_NEW
     assert looked_back(_unseen(UNSEEN_NEW + 1, NOT_COMPUTED)) == []
-    passed = _unseen(UNSEEN_NEW + 1, SLOT)  # instants that passed during an outage
+    passed = _unseen(UNSEEN_NEW + 1, SLOT.replace(hour=7))  # passed during an outage
     assert len(looked_back(passed)) == UNSEEN_NEW + 1
+    assert looked_back(_unseen(3, SLOT.replace(hour=7) + timedelta(days=1))) == []  # not yet

@@ -65,7 +65,8 @@ async def fan_out_tick(
     """
     row, scheduled = run
     halves = batched_jobs()[job]
-    ids = await halves.due_ids(services, now)
+    async with selection_turn(services, job):
+        ids = await halves.due_ids(services, now)
     if not ids:
         return TickCounts()
     await row.open()
@@ -91,6 +92,17 @@ async def fan_out_tick(
     await lanes.start_tokens(redis, tokens, int(began.timestamp() * 1000))
     log.info("batches_enqueued", ids=len(ids), batches=len(chunks), enqueued=added, tokens=tokens)
     return TickCounts()
+
+
+def selection_turn(services: Services, job: str) -> asyncio.Lock:
+    """The lock a tick of ``job`` selects under: ticks of one job in one process take turns.
+
+    Side by side they would read the same rows: after a reset (tz data, a bulk rewrite) each
+    reviewed the same 400,000 never-computed rows, and ten of them at once (a backlog, a
+    duplicate cron tick, the benchmark's rounds) held the probes' pool minutes and starved
+    the event loop. In turn, the later one finds the rows moved and reads little. Taken
+    before any connection, so a tick waiting holds none."""
+    return services.selecting.setdefault(job, asyncio.Lock())
 
 
 def takers_per_tick(max_jobs: int) -> int:

@@ -112,7 +112,10 @@ class Review:
     # A row to move once its slots are settled, with its next instant (None: not yet
     # computed, ``next_after``).
     later: dict[uuid.UUID, tuple[CopyRow, datetime | None]] = field(default_factory=dict)
+    # Rows whose slot may have passed unread (``unseen``): instants no tick read in time,
+    # and never-computed rows, apart (``looked_back``).
     unseen: list[uuid.UUID] = field(default_factory=list)
+    fresh: list[uuid.UUID] = field(default_factory=list)
     # Rows whose instant is not their first slot's in reach (not computed, a changed
     # schedule): that instant, recorded while the row stays (``pin``).
     pins: dict[uuid.UUID, datetime] = field(default_factory=dict)
@@ -165,7 +168,9 @@ def review(rows: Iterable[CopyRow], schedule: CopySchedule, window: Window) -> R
                 found.pins[row.user_id] = first
         else:
             found.moves.append((row, after))
-            if unseen(row.next, window):
+            if row.next == NOT_COMPUTED:
+                found.fresh.append(row.user_id)
+            elif unseen(row.next, window):
                 found.unseen.append(row.user_id)
     return found
 
@@ -216,13 +221,9 @@ UNSEEN_NEW = 1_000
 
 
 def looked_back(found: Review) -> list[uuid.UUID]:
-    """The users a tick looks back for: ``found.unseen``, less the never-computed rows when
-    a chunk holds more than ``UNSEEN_NEW`` of them."""
-    fresh = sum(1 for row, _ in found.moves if row.next == NOT_COMPUTED)
-    if fresh <= UNSEEN_NEW:
-        return found.unseen
-    passed = {row.user_id for row, _ in found.moves if row.next != NOT_COMPUTED}
-    return [user for user in found.unseen if user in passed]
+    """The users a tick looks back for: ``found.unseen``, and the never-computed rows
+    unless a chunk holds more than ``UNSEEN_NEW`` of them."""
+    return found.unseen + found.fresh if len(found.fresh) <= UNSEEN_NEW else found.unseen
 
 
 def reach(window: Window) -> Window:
