@@ -1,8 +1,9 @@
 """Per-user lists for the summary emails (digest, weekly report), capped and counted in SQL.
 
 Each user of a batch asks for rows in a span of their own (their local date, the 7 local days
-ahead, ...): the spans are written into the statement as ``CASE user_id WHEN ... THEN ...``,
-so one statement answers the whole batch exactly. A window function numbers each user's rows
+ahead, ...): the spans go into the statement as arrays indexed by the user's place
+(``db.id_lists.per_id``), so one statement, of the same text for every batch, answers the
+whole batch exactly. A window function numbers each user's rows
 and counts them, and only the first ``cap`` come back with the total: a user with 5,000
 overdue tasks costs ``cap`` rows, and the email says how many more there are.
 
@@ -19,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Uuid, and_, case, func, literal, null, or_, select
+from sqlalchemy import ColumnElement, FromClause, Uuid, and_, func, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from notifier.db.id_lists import among
+from notifier.db.id_lists import among, per_id
 from notifier.db.types import UtcDateTime
 
 
@@ -58,22 +59,19 @@ class ListQuery:
     workspace_column: ColumnElement[Any]
 
 
-def _per_user(
-    user_column: ColumnElement[Any], values: Mapping[uuid.UUID, object], type_: Any
-) -> ColumnElement[Any]:
-    """``CASE user_id WHEN u THEN value ... END``: each user's own value."""
-    whens = {user_id: literal(value, type_) for user_id, value in values.items()}
-    return case(whens, value=user_column)
+def _in_span(
+    q: ListQuery, spans: Mapping[uuid.UUID, Span], dialect: str
+) -> list[ColumnElement[bool]]:
+    def per_user(values: Mapping[uuid.UUID, object], type_: Any) -> ColumnElement[Any]:
+        return per_id(q.user_column, values, type_, dialect)
 
-
-def _in_span(q: ListQuery, spans: Mapping[uuid.UUID, Span]) -> list[ColumnElement[bool]]:
     highs = {user_id: span.hi for user_id, span in spans.items()}
-    conditions = [q.at_column < _per_user(q.user_column, highs, UtcDateTime)]
+    conditions = [q.at_column < per_user(highs, UtcDateTime())]
     lows = {user_id: span.lo for user_id, span in spans.items() if span.lo is not None}
     if lows:
-        conditions.append(q.at_column >= _per_user(q.user_column, lows, UtcDateTime))
+        conditions.append(q.at_column >= per_user(lows, UtcDateTime()))
     homes = {user_id: span.workspace_id for user_id, span in spans.items() if span.workspace_id}
-    own = _per_user(q.user_column, homes, Uuid()) if homes else null()
+    own = per_user(homes, Uuid()) if homes else null()
     conditions.append(or_(q.workspace_column.is_(None), q.workspace_column == own))
     return conditions
 
@@ -94,7 +92,7 @@ async def capped_lists(
         )
         .select_from(q.source)
         .where(among(q.user_column, list(spans), conn.dialect.name))
-        .where(and_(*q.where, *_in_span(q, spans)))
+        .where(and_(*q.where, *_in_span(q, spans, conn.dialect.name)))
         .subquery()
     )
     stmt = select(ranked).where(ranked.c.rank <= cap).order_by(ranked.c.list_user_id, "rank")
@@ -116,7 +114,7 @@ async def counts(
         select(q.user_column, func.count())
         .select_from(q.source)
         .where(among(q.user_column, list(spans), conn.dialect.name))
-        .where(and_(*q.where, *_in_span(q, spans)))
+        .where(and_(*q.where, *_in_span(q, spans, conn.dialect.name)))
         .group_by(q.user_column)
     )
     found = {user_id: int(n) for user_id, n in (await conn.execute(stmt)).all()}
