@@ -204,13 +204,12 @@ def next_after(row: CopyRow, schedule: CopySchedule, window: Window) -> datetime
 
 
 def unseen(instant: datetime, window: Window) -> bool:
-    """Whether a row's slot of the day before ``window``'s reach may have passed with no
-    tick reading the row: its instant fell due there and no tick's window held it (an
-    outage longer than the catch-up window), or it was never computed (a new or changed
-    schedule, a reset: ``UNSEEN_NEW``). Such a slot is past, unless the user's quiet hours
-    held it into this window (contract section 10), which only the fresh row tells
-    (``process_batch``)."""
-    return instant == NOT_COMPUTED or before(window).start < instant <= reach(window).start
+    """Whether a computed row's slot of the day before ``window``'s reach may have passed
+    with no tick reading the row: its instant fell due there and no tick's window held it
+    (an outage longer than the catch-up window). Never-computed rows are ``Review.fresh``
+    (``UNSEEN_NEW``). Such a slot is past, unless the user's quiet hours held it into this
+    window (contract section 10), which only the fresh row tells (``process_batch``)."""
+    return before(window).start < instant <= reach(window).start
 
 
 # Never-computed rows a tick looks back for: a schedule new to the worker or just changed
