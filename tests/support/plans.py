@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import ClauseElement
 
 
 async def commits_flushed(engine: AsyncEngine) -> None:
@@ -66,3 +68,45 @@ def _prefix(mapping: dict[str | None, str | None], mark: str) -> str:
 def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     """``node`` and every node below it in an ``EXPLAIN (FORMAT JSON)`` plan."""
     return [node, *(n for child in node.get("Plans", []) for n in plan_nodes(child))]
+
+
+def prepared_sql(conn: AsyncConnection, stmt: ClauseElement) -> str:
+    """``stmt`` as PostgreSQL text with ``$n`` parameters, as asyncpg prepares it, in this
+    connection's schemas."""
+    sync = conn.sync_connection
+    assert sync is not None
+    mapping = sync.get_execution_options().get("schema_translate_map") or {}
+    compiled = stmt.compile(
+        dialect=conn.dialect,
+        schema_translate_map=mapping,
+        compile_kwargs={"render_postcompile": True},
+    )
+    return re.sub(r"__\[SCHEMA_(\w+)\]\.", lambda m: _prefix(mapping, m.group(1)), str(compiled))
+
+
+@dataclass(frozen=True)
+class GenericPlan:
+    """What a generic plan reads: indexes by name, tables read whole."""
+
+    indexes: set[str]
+    seq_scans: set[str]
+
+
+async def generic_plan(conn: AsyncConnection, sql: str) -> GenericPlan:
+    """The *generic* plan of ``sql``: the plan PostgreSQL may keep for a prepared statement
+    after its fifth run, made for any parameter values. Sequential scans are discouraged, so
+    an index that can serve the plan is in it, and a table read whole has no index that can."""
+    await conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+    await conn.execute(text("SET LOCAL enable_seqscan = off"))
+    count = max((int(n) for n in re.findall(r"\$(\d+)", sql)), default=0)
+    await conn.exec_driver_sql(f"PREPARE generic_probe AS {sql}")
+    nulls = f"({', '.join(['NULL'] * count)})" if count else ""
+    explain = f"EXPLAIN (FORMAT JSON) EXECUTE generic_probe{nulls}"
+    plan = (await conn.exec_driver_sql(explain)).scalar_one()
+    await conn.exec_driver_sql("DEALLOCATE generic_probe")  # a session's, not a transaction's
+    await conn.rollback()
+    nodes = plan_nodes(plan[0]["Plan"])
+    return GenericPlan(
+        {str(node["Index Name"]) for node in nodes if "Index Name" in node},
+        {str(node["Relation Name"]) for node in nodes if node["Node Type"] == "Seq Scan"},
+    )

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.db.engine import autocommit
+from notifier.db.inline_constants import inline
 from notifier.db.schema import job_runs
 
 COUNTED = ("selected", "sent", "skipped", "failed")
@@ -54,7 +55,7 @@ def _close_abandoned() -> Update:
         update(job_runs)
         .where(
             c.job_name == bindparam("p_job"),
-            c.status == "running",
+            c.status == inline("running"),  # the partial index ix_job_runs_running
             c.started_at < bindparam("p_abandoned_before"),
         )
         .values(

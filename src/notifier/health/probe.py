@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from notifier.db.inline_constants import inline
 from notifier.db.schema import job_runs, reminders_sent
 from notifier.health.evaluate import JobFacts, LaneDepths
 from notifier.jobs.lanes import LaneKeys, depth
@@ -81,18 +82,23 @@ async def _newest(conn: AsyncConnection, job: str, *where: Any) -> Any:
 async def oldest_unsent(conn: AsyncConnection) -> dict[str, datetime]:
     """Per kind, when its oldest ``pending`` slot fell due (its first claim, if the slot is
     not the due instant: see ``rules.kind_horizons``)."""
-    rs = reminders_sent.c
-    stmt = (
-        select(rs.kind, func.min(rs.slot), func.min(rs.created_at))
-        .where(rs.status == "pending")
-        .group_by(rs.kind)
-    )
     horizons = kind_horizons(timedelta(0))
     found = {}
-    for kind, slot, created in (await conn.execute(stmt)).all():
+    for kind, slot, created in (await conn.execute(oldest_unsent_query())).all():
         horizon = horizons.get(kind)
         found[kind] = slot if horizon is not None and horizon.slot_is_due else created
     return found
+
+
+def oldest_unsent_query() -> Select[Any]:
+    """Per kind, the earliest slot and first claim among ``pending`` rows, found through
+    their partial index (its predicate inline: ``db.inline_constants``)."""
+    rs = reminders_sent.c
+    return (
+        select(rs.kind, func.min(rs.slot), func.min(rs.created_at))
+        .where(rs.status == inline("pending"))
+        .group_by(rs.kind)
+    )
 
 
 async def _job_facts(

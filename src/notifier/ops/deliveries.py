@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from notifier.db.inline_constants import inline_list
 from notifier.db.schema import job_runs, reminders_sent
 from notifier.delivery.ledger import SlotKey
 from notifier.rules.kinds import CHANNELS, EMAIL, KINDS, LEDGER_KINDS
@@ -50,9 +51,9 @@ _SELECTED = [reminders_sent.c[name] for name in COLUMNS]
 # A status filter's partial index (migration 0007 and ``ix_reminders_sent_pending_lease``), as
 # the predicate's list of values.
 STATUS_INDEXES = {
-    "failed": "('failed', 'skipped')",
-    "skipped": "('failed', 'skipped')",
-    "pending": "('pending')",
+    "failed": ("failed", "skipped"),
+    "skipped": ("failed", "skipped"),
+    "pending": ("pending",),
 }
 
 
@@ -154,9 +155,9 @@ def _conditions(search: Search) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = [rs[name] == value for name, value in search.equal.items()]
     status = search.equal.get("status")
     if status in STATUS_INDEXES:
-        # The partial index's predicate, spelled as a constant: a generic plan of the
-        # prepared statement (the status itself a parameter) can still use the index.
-        conds.append(literal_column("status").op("IN")(literal_column(STATUS_INDEXES[status])))
+        # The partial index's predicate in the text (``db.inline_constants``): a generic plan
+        # of the prepared statement (the status itself a parameter) can still use the index.
+        conds.append(rs.status.op("IN")(inline_list(STATUS_INDEXES[status])))
     if "entity_id" in search.equal and "kind" not in search.equal:
         # The unique key leads with kind: one index probe per kind finds the entity's rows.
         conds.append(rs.kind.in_(KIND_NAMES))

@@ -11,18 +11,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
 from notifier.channels.base import Delivery
 from notifier.content.appointment_reminder import AppointmentFacts, reminder_context
 from notifier.content.decoding import IDENTITY, Decoder
-from notifier.db.engine import autocommit
+from notifier.db.engine import autocommit, host_schema, own_schema, qualified
 from notifier.db.id_lists import among
+from notifier.db.inline_constants import inline
 from notifier.db.schema import appointments, clients, notification_settings, users, workspaces
 from notifier.delivery.ledger import SlotKey
 from notifier.rules.appointment_reminders import (
@@ -44,7 +46,13 @@ from notifier.services.channel_choice import (
 )
 from notifier.services.counts import TickCounts
 from notifier.services.dispatch import dispatch
-from notifier.services.held_slots import held_ids_and_mark, held_slots, merged, quiet_set
+from notifier.services.held_slots import (
+    held_entity_ids,
+    held_ids_sql,
+    held_slots,
+    merged,
+    quiet_set,
+)
 from notifier.services.plan import Addressee, Plan, plan_each
 from notifier.timemath.windows import Window, catch_up_window
 from notifier.timemath.zones import effective_zone_name, get_zone
@@ -64,8 +72,7 @@ async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
     """
     window = _window(services, now)
     async with autocommit(services.engine) as conn:
-        due = await candidate_ids(conn, window, now)
-        held, mark = await held_ids_and_mark(conn, KIND.name, window)
+        due, held, mark = await _selection(conn, window, now)
         gap = tick_marks.unseen(window, mark)
         if gap is not None:
             due = merged(due, await quiet_candidate_ids(conn, gap, now))
@@ -81,6 +88,64 @@ async def process_batch(
     return await _process(services, ids, _window(services, tick.instant), now)
 
 
+async def _selection(
+    conn: AsyncConnection, window: Window, now: datetime
+) -> tuple[list[uuid.UUID], list[uuid.UUID], datetime | None]:
+    """The appointments with an offset due, those with a slot whose hold ends in ``window``,
+    and the kind's mark (``services.tick_marks``): one round trip on PostgreSQL, where an
+    idle tick is this and its ``job_runs`` row."""
+    if conn.dialect.name != "postgresql":
+        held = await held_entity_ids(conn, KIND.name, window)
+        mark = await tick_marks.looked_until(conn, KIND.name)
+        return await candidate_ids(conn, window, now), held, mark
+    sql = _selection_sql(own_schema(conn), host_schema(conn))
+    result = await conn.exec_driver_sql(sql, (KIND.name, *_selection_params(window, now)))
+    rows: Sequence[Any] = result.all()
+    due = [row[2] for row in rows if row[1] == _DUE]
+    held = [row[2] for row in rows if row[1] == _HELD]
+    return due, held, rows[0][0]
+
+
+def _selection_params(window: Window, now: datetime) -> tuple[object, ...]:
+    """The window, the ranges' ends and now: ``$2``…``$6`` of ``_selection_sql``, of which
+    the last three are ``_candidates_sql``'s."""
+    ranges = event_windows(window)
+    return window.start, window.end, [w.start for w in ranges], [w.end for w in ranges], now
+
+
+# What a row of ``_selection_sql`` names: an appointment due, or one with a held slot.
+_DUE, _HELD = 0, 1
+
+
+@cache
+def _selection_sql(own: str | None, host: str | None) -> str:
+    """The kind's mark, beside each candidate (part ``_DUE``, by ``starts_at``) and each held
+    entity (part ``_HELD``); ``$1`` the kind, ``$2`` and ``$3`` the window."""
+    candidates = _candidates_sql(host, first=4)
+    return (
+        "SELECT m.looked_until, c.part, c.id FROM (SELECT 1) AS one"
+        f" LEFT JOIN {qualified(own, 'tick_marks')} AS m ON m.kind = $1"
+        f" LEFT JOIN LATERAL (SELECT {_DUE} AS part, d.id, d.at FROM ({candidates}) AS d"
+        f" UNION ALL SELECT {_HELD}, h.entity_id, NULL FROM ({held_ids_sql(own)}) AS h"
+        ") AS c ON true ORDER BY c.part, c.at"
+    )
+
+
+@cache
+def _candidates_sql(host: str | None, first: int = 1) -> str:
+    """``candidate_query`` as text for PostgreSQL: parameter ``first`` and the next the
+    ranges' ends as arrays, then now. Each range is its own probe of the partial index of
+    scheduled appointments, whose predicate it names (``db.inline_constants``); ranges of
+    neighbouring offsets overlap, hence ``DISTINCT``."""
+    los, his, now = (f"${n}" for n in range(first, first + 3))
+    return (
+        f"SELECT DISTINCT a.id, a.starts_at AS at FROM {qualified(host, 'appointments')} AS a"
+        f" JOIN unnest({los}::timestamptz[], {his}::timestamptz[]) AS w(lo, hi)"
+        " ON a.starts_at > w.lo AND a.starts_at <= w.hi"
+        f" WHERE a.status = 'scheduled' AND a.starts_at > {now}"
+    )
+
+
 async def candidate_ids(conn: AsyncConnection, window: Window, now: datetime) -> list[uuid.UUID]:
     """Scheduled, not yet started appointments with some offset due in ``window``.
 
@@ -91,14 +156,23 @@ async def candidate_ids(conn: AsyncConnection, window: Window, now: datetime) ->
     (20–50 ms a tick at 8 appointments a minute, against 3.5 ms), and PostgreSQL's generic
     plan for it, from a prepared statement's sixth run, took seconds.
     """
+    if conn.dialect.name == "postgresql":
+        sql = f"{_candidates_sql(host_schema(conn))} ORDER BY at"
+        params = _selection_params(window, now)[2:]
+        return [row[0] for row in await conn.exec_driver_sql(sql, params)]
+    return list((await conn.execute(candidate_query(window, now))).scalars())
+
+
+def candidate_query(window: Window, now: datetime) -> Select[Any]:
+    """``candidate_ids``' statement (SQLite; ``_candidates_sql`` on PostgreSQL): one
+    ``starts_at`` range per offset over the index of scheduled appointments."""
     a = appointments.c
     ranges = [and_(a.starts_at > w.start, a.starts_at <= w.end) for w in event_windows(window)]
-    stmt = (
+    return (
         select(a.id)
-        .where(a.status == "scheduled", a.starts_at > now, or_(*ranges))
+        .where(a.status == inline("scheduled"), a.starts_at > now, or_(*ranges))
         .order_by(a.starts_at)
     )
-    return list((await conn.execute(stmt)).scalars())
 
 
 async def quiet_candidate_ids(
@@ -107,15 +181,20 @@ async def quiet_candidate_ids(
     """Appointments not yet started of users with quiet hours, with some offset due in
     ``unseen`` (a stretch no tick looked at): the period that held one may end in this
     tick's window (``rules.appointment_reminders.quiet_held`` decides on the fresh row)."""
+    return list((await conn.execute(quiet_candidate_query(unseen, now))).scalars())
+
+
+def quiet_candidate_query(unseen: Window, now: datetime) -> Select[Any]:
+    """``quiet_candidate_ids``' statement, over the partial index of scheduled appointments
+    (its predicate inline: ``db.inline_constants``)."""
     a, n = appointments.c, notification_settings.c
     ranges = [and_(a.starts_at > w.start, a.starts_at <= w.end) for w in event_windows(unseen)]
-    stmt = (
+    return (
         select(a.id)
         .join(notification_settings, n.user_id == a.user_id)
-        .where(a.status == "scheduled", a.starts_at > now, or_(*ranges), *quiet_set())
+        .where(a.status == inline("scheduled"), a.starts_at > now, or_(*ranges), *quiet_set())
         .order_by(a.starts_at)
     )
-    return list((await conn.execute(stmt)).scalars())
 
 
 def row_query(ids: Sequence[uuid.UUID], dialect_name: str) -> Any:

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.app import Services
 from notifier.config import Settings
+from notifier.db.inline_constants import inline
 from notifier.db.schema import job_runs, reminders_sent, tasks
 from notifier.rules.kind_horizons import FIRST_CLAIM, KindHorizon, fallback_horizon, kind_horizons
 from notifier.rules.kinds import BY_NAME, JOB_NAMES
@@ -136,7 +137,10 @@ def past_last_chance(limits: Limits) -> ColumnElement[bool]:
         rs.held_until.is_(None), rs.held_until < limits.now - limits.catch_up - limits.margin
     )
     return and_(
-        rs.status == "pending", _lease_free(limits.now), held_over, _per_kind(limits, condition)
+        rs.status == inline("pending"),
+        _lease_free(limits.now),
+        held_over,
+        _per_kind(limits, condition),
     )
 
 
@@ -173,7 +177,7 @@ async def _expire_batch(conn: AsyncConnection, limits: Limits) -> list[str]:
 def _no_open_task_waits() -> ColumnElement[bool]:
     """For task_overdue rows: no open task of that id still lacks its ``overdue`` mark."""
     rs, t = reminders_sent.c, tasks.c
-    waiting = exists().where(t.id == rs.entity_id, open_task(), t.status != "overdue")
+    waiting = exists().where(t.id == rs.entity_id, open_task(), t.status != inline("overdue"))
     return or_(rs.kind != OVERDUE_KIND, ~waiting)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 
 @dataclass
@@ -25,4 +25,6 @@ class TickCounts:
         return self
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        """The counts by name (a copy): ``dataclasses.asdict`` deep-copied each count, ~4% of
+        an idle tick under the profiler, twice a tick."""
+        return dict(vars(self))

@@ -16,7 +16,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,7 +24,6 @@ from notifier.db.engine import host_schema, own_schema, qualified
 from notifier.db.id_lists import among
 from notifier.db.schema import notification_settings, reminders_sent
 from notifier.db.types import UtcDateTime
-from notifier.services.tick_marks import looked_until
 from notifier.timemath.windows import Window
 
 # entity -> slot -> the hold's end
@@ -55,7 +53,7 @@ async def held_entity_ids(conn: AsyncConnection, kind: str, window: Window) -> l
     SQLAlchemy it cost ~0.4 ms, four times what the index probe does).
     """
     if conn.dialect.name == "postgresql":
-        sql = _held_ids_sql(own_schema(conn))
+        sql = held_ids_sql(own_schema(conn))
         result = await conn.exec_driver_sql(sql, (kind, window.start, window.end))
         return [row[0] for row in result]
     stmt = select(reminders_sent.c.entity_id).distinct().where(_ending_in(kind, window))
@@ -63,33 +61,11 @@ async def held_entity_ids(conn: AsyncConnection, kind: str, window: Window) -> l
 
 
 @cache
-def _held_ids_sql(schema: str | None) -> str:
+def held_ids_sql(schema: str | None) -> str:
+    """``held_entity_ids``' statement: ``$1`` the kind, ``$2`` and ``$3`` the window."""
     condition = ENDING_SQL.replace(":kind", "$1").replace(":start", "$2").replace(":end", "$3")
     ledger = qualified(schema, "reminders_sent")
     return f"SELECT DISTINCT r.entity_id FROM {ledger} AS r WHERE {condition}"
-
-
-async def held_ids_and_mark(
-    conn: AsyncConnection, kind: str, window: Window
-) -> tuple[list[uuid.UUID], datetime | None]:
-    """``held_entity_ids`` and the kind's mark (``services.tick_marks``) in one round trip on
-    PostgreSQL: a tick with nothing due makes this and its selection its only two."""
-    if conn.dialect.name != "postgresql":
-        return await held_entity_ids(conn, kind, window), await looked_until(conn, kind)
-    sql = _held_ids_and_mark_sql(own_schema(conn))
-    result = await conn.exec_driver_sql(sql, (kind, window.start, window.end))
-    rows: Sequence[Any] = result.all()
-    return [row[1] for row in rows if row[1] is not None], rows[0][0]
-
-
-@cache
-def _held_ids_and_mark_sql(schema: str | None) -> str:
-    marks = qualified(schema, "tick_marks")
-    return (
-        f"SELECT m.looked_until, h.entity_id FROM (SELECT 1) AS one"
-        f" LEFT JOIN {marks} AS m ON m.kind = $1"
-        f" LEFT JOIN LATERAL ({_held_ids_sql(schema)}) AS h ON true"
-    )
 
 
 async def held_slots(

@@ -27,10 +27,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, literal_column, select, update
+from sqlalchemy import Select, select, update
 
 from notifier.app import Services
 from notifier.db.id_lists import among
+from notifier.db.inline_constants import inline
 from notifier.db.schema import tasks
 from notifier.db.types import UtcDateTime, held_instant
 from notifier.delivery.ledger import SlotKey
@@ -57,9 +58,8 @@ OVERDUE = "overdue"
 
 def _newly_overdue(now: datetime) -> list[Any]:
     t = tasks.c
-    # ``'overdue'`` inline, not a parameter: the partial index's predicate, which PostgreSQL
-    # can then prove for prepared (generic) plans too.
-    return [open_task(), t.due_date < now, t.status != literal_column(f"'{OVERDUE}'")]
+    # ``'overdue'`` inline: the partial index's predicate (``db.inline_constants``).
+    return [open_task(), t.due_date < now, t.status != inline(OVERDUE)]
 
 
 def candidates(now: datetime) -> Select[Any]:
