@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -210,7 +210,8 @@ async def heap_blocks_a_bitmap_read_visits(services: Services, now: datetime) ->
     """The copy's heap blocks the digest's due read visits when made to take a bitmap scan."""
     async with services.engine.connect() as conn:
         sql = next_send._due_sql(DIGEST.copy, own_schema(conn), conn.dialect)
-        params = (now, "daily_digest", *next_send.START, next_send.CHUNK)
+        held = (False, now - timedelta(hours=1))  # no held slots' read
+        params = (now, "daily_digest", *next_send.START, next_send.CHUNK, *held)
         return await bitmap_heap_blocks(conn, sql, params, TABLE)
 
 

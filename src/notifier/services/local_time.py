@@ -235,8 +235,7 @@ async def due_ids(services: Services, now: datetime, kind: LocalTimeKind) -> lis
     await follow_host(services.engine, services.copy_state)
     async with autocommit(services.probes) as conn:
         window = tick_context(services, now).window
-        due = await candidate_ids(conn, kind, window, services.copy_state)
-        return merged(due, await held_entity_ids(conn, kind.kind, window))
+        return await candidate_ids(conn, kind, window, services.copy_state)
 
 
 async def process_batch(
@@ -252,9 +251,10 @@ async def process_batch(
 async def candidate_ids(
     conn: AsyncConnection, kind: LocalTimeKind, window: Window, known: CopyState | None = None
 ) -> list[uuid.UUID]:
-    """Users whose slot may be due in ``window`` and is not yet recorded: through the copy's
-    next-send instants (``services.next_send``) when the copy is current, else straight from
-    the host's relations."""
+    """Users whose slot may be due in ``window`` and is not yet recorded, then those with a
+    slot whose hold for quiet hours ends in it: through the copy's next-send instants
+    (``services.next_send``) when the copy is current, else straight from the host's
+    relations."""
     known = known if known is not None else CopyState()
     if not await _copy_kept(conn, known):
         return await _direct_candidates(conn, kind, window)
@@ -469,7 +469,7 @@ async def _direct_candidates(
         plan = selection_plan(all_zones(), unseen)
         found = merged(found, await _select_direct(conn, kind, plan, quiet_only=True))
     await tick_marks.record(conn, kind.kind, window, mark)
-    return found
+    return merged(found, await held_entity_ids(conn, kind.kind, window))
 
 
 async def _select_direct(
