@@ -45,7 +45,7 @@ async def test_a_ticks_job_runs_row_closes_abandoned_rows_through_the_running_in
 async def test_the_appointments_selection_probes_scheduled_appointments_and_held_slots(
     services: Services,
 ) -> None:
-    async with services.engine.connect() as conn:
+    async with services.probes.connect() as conn:
         sql = appointment_reminders._selection_sql(own_schema(conn), host_schema(conn))
         plan = await generic_plan(conn, sql)
     assert "ix_appointments_scheduled_starts_at" in plan.indexes

@@ -47,13 +47,21 @@ async def bitmap_heap_blocks(
 
 def literal_sql(conn: AsyncConnection, stmt: Select[Any]) -> str:
     """``stmt`` as PostgreSQL text with its values written in, in this connection's schemas."""
+    return _compiled(conn, stmt, literal_binds=True)
+
+
+def prepared_sql(conn: AsyncConnection, stmt: ClauseElement) -> str:
+    """``stmt`` as PostgreSQL text with ``$n`` parameters, as asyncpg prepares it, in this
+    connection's schemas."""
+    return _compiled(conn, stmt, render_postcompile=True)
+
+
+def _compiled(conn: AsyncConnection, stmt: ClauseElement, **compile_kwargs: bool) -> str:
     sync = conn.sync_connection
     assert sync is not None
     mapping = sync.get_execution_options().get("schema_translate_map") or {}
     compiled = stmt.compile(
-        dialect=conn.dialect,
-        schema_translate_map=mapping,
-        compile_kwargs={"literal_binds": True},
+        dialect=conn.dialect, schema_translate_map=mapping, compile_kwargs=compile_kwargs
     )
     # Executing a statement puts its schemas in place of these marks; this text is run by hand.
     return re.sub(r"__\[SCHEMA_(\w+)\]\.", lambda m: _prefix(mapping, m.group(1)), str(compiled))
@@ -68,20 +76,6 @@ def _prefix(mapping: dict[str | None, str | None], mark: str) -> str:
 def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     """``node`` and every node below it in an ``EXPLAIN (FORMAT JSON)`` plan."""
     return [node, *(n for child in node.get("Plans", []) for n in plan_nodes(child))]
-
-
-def prepared_sql(conn: AsyncConnection, stmt: ClauseElement) -> str:
-    """``stmt`` as PostgreSQL text with ``$n`` parameters, as asyncpg prepares it, in this
-    connection's schemas."""
-    sync = conn.sync_connection
-    assert sync is not None
-    mapping = sync.get_execution_options().get("schema_translate_map") or {}
-    compiled = stmt.compile(
-        dialect=conn.dialect,
-        schema_translate_map=mapping,
-        compile_kwargs={"render_postcompile": True},
-    )
-    return re.sub(r"__\[SCHEMA_(\w+)\]\.", lambda m: _prefix(mapping, m.group(1)), str(compiled))
 
 
 @dataclass(frozen=True)
