@@ -87,7 +87,7 @@ def quiet_held(
 def event_windows(window: Window) -> list[Window]:
     """For each allowed offset, the ``starts_at`` range whose reminder falls due in ``window``.
 
-    The selection query ORs these ranges so an index on ``starts_at`` serves it and its cost
-    follows the number of due appointments, not the size of the table.
+    The selection reads each range from an index on ``starts_at``, so its cost follows the
+    number of due appointments, not the size of the table.
     """
     return [window.shifted(timedelta(minutes=m)) for m in sorted(ALLOWED_OFFSETS)]

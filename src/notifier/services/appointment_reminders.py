@@ -1,7 +1,7 @@
 """``appointment_reminder``: select due appointments, plan their slots, hand them to dispatch.
 
-Selection ORs one ``starts_at`` range per allowed offset (see ``rules.appointment_reminders``)
-over a partial index on scheduled appointments, so a tick costs what is due, not the table.
+Selection reads one ``starts_at`` range per allowed offset (see ``rules.appointment_reminders``)
+from a partial index on scheduled appointments, so a tick costs what is due, not the table.
 Rows are re-read per batch just before sending, so a cancellation or a disabled setting that
 lands mid-tick still takes effect.
 """
