@@ -4,8 +4,8 @@ asyncpg prepares every statement; after five runs PostgreSQL may keep one plan f
 parameter values, and a partial index serves that plan only if the statement names its
 predicate's constant (``notifier.db.inline_constants``). Sent as a parameter, ``status =
 'running'`` left the tick's ``job_runs`` write reading the whole table every tick, more as the
-table grew. The probes' engine plans generically on purpose (``db.index_order``), so its
-statements are checked the same way.
+table grew. The probes' statements are checked the same way: PostgreSQL may keep a generic
+plan for any of them.
 """
 
 from __future__ import annotations

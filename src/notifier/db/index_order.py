@@ -1,5 +1,4 @@
-"""The ticks' probes walk their indexes in order, never through a bitmap, on plans made once
-(PostgreSQL).
+"""The ticks' probes walk their indexes in order, never through a bitmap (PostgreSQL).
 
 A row that leaves a probe's partial index, or moves along it (a next-send instant moved on, a
 task marked overdue or processed, a reminder sent), leaves a dead entry behind, inside the
@@ -15,19 +14,18 @@ at connect, which costs no round trip (``SET LOCAL`` around each probe cost ~0.3
 in three round trips). The batches, which read rows by their keys, keep the main engine and
 the planner's full choice.
 
-The same sessions plan each prepared statement once, for any values (``plan_cache_mode =
-force_generic_plan``). A probe's instant is a parameter; left to choose, PostgreSQL found
-the one-size plan costlier than one made for the instant (its default guess is that a third
-of the rows lie before it) and planned the local-time read afresh on every tick: ~125 µs of
-planning against ~20 µs of reading (session 14). The generic plan is the same ordered walk
-of the partial index; at 200,000 users idle selections went from 0.8 to 0.5 ms and 1,000-due
-ones from 24 / 49 to 20 / 18 ms (digest / weekly). ``tests/integration/test_generic_plans.py``
-checks that each probe's generic plan still reads its index.
+They are not made to keep generic plans (``plan_cache_mode = force_generic_plan``), though
+that saved the local-time read ~125 µs of planning a tick (session 14): a generic plan is
+costed for a range of unknown width, and the overdue scan's one-sided range (``due_date <
+now``) was then read without walking its index, leaving its dead entries for every later
+scan (``tests/integration/test_task_overdue.py`` failed in CI). Statements still name their
+partial indexes' constants (``db.inline_constants``), so a plan PostgreSQL keeps can use
+them.
 
-Nor do they start parallel workers: a generic plan is costed for ranges of unknown width,
-and the appointments' selection, planned so, gathered five index walks that find nothing
-from two workers started for it on every tick (~7 ms at a million appointments, against
-~0.1 ms in the session's own process).
+Nor do they start parallel workers: the appointments' selection, planned for ranges of
+unknown width, gathered five index walks that find nothing from two workers started for it
+on every tick (~7 ms at a million appointments, against ~0.1 ms in the session's own
+process).
 """
 
 from __future__ import annotations
@@ -37,11 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.db.engine import Schemas, make_engine
 
 # What a probe's session is planned with.
-IN_INDEX_ORDER = {
-    "enable_bitmapscan": "off",
-    "plan_cache_mode": "force_generic_plan",
-    "max_parallel_workers_per_gather": "0",
-}
+IN_INDEX_ORDER = {"enable_bitmapscan": "off", "max_parallel_workers_per_gather": "0"}
 # A tick's probes run one at a time, ticks of different jobs side by side; an engine's
 # overflow doubles this when many ticks start together.
 PROBE_POOL_SIZE = 4
