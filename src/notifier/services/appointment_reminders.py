@@ -70,7 +70,7 @@ async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
     """The tick's selection half: appointments with a reminder due at ``now``.
 
     One read, so autocommit: no BEGIN and ROLLBACK round trips around it; on the probes'
-    engine (``db.index_order``), whose sessions plan it once.
+    engine (``db.index_order``), whose sessions walk the index and start no parallel workers.
     """
     window = _window(services, now)
     async with autocommit(services.probes) as conn:
@@ -144,8 +144,8 @@ def _selection_sql(own: str | None, host: str | None) -> str:
 def _candidates_sql(host: str | None, first: int = 1) -> str:
     """``candidate_query`` as text for PostgreSQL: parameter ``first`` is now, the next ones
     each range's ends. Each range is its own ordered walk of the partial index of scheduled
-    appointments, whose predicate it names (``db.inline_constants``), so a generic plan
-    serves every tick. Ranges of neighbouring offsets overlap: an appointment may come twice.
+    appointments, whose predicate it names (``db.inline_constants``), so a generic plan can
+    serve it too. Ranges of neighbouring offsets overlap: an appointment may come twice.
 
     Not one join to the ranges as an array: its plan, costed for ranges of unknown width,
     read every scheduled appointment still to come (~370 ms at a million, measured)."""
