@@ -36,6 +36,11 @@ ENDING_SQL = (
 )
 
 
+def ending_sql(kind: str, start: str, end: str) -> str:
+    """``ENDING_SQL`` with the driver's parameters (``$n``) in place of its names."""
+    return ENDING_SQL.replace(":kind", kind).replace(":start", start).replace(":end", end)
+
+
 def _ending_in(kind: str, window: Window) -> ColumnElement[bool]:
     """``ENDING_SQL`` as a Core condition over ``reminders_sent`` (named ``r`` in it)."""
     condition = text(ENDING_SQL.replace("r.", "reminders_sent.")).bindparams(
@@ -63,7 +68,7 @@ async def held_entity_ids(conn: AsyncConnection, kind: str, window: Window) -> l
 @cache
 def held_ids_sql(schema: str | None) -> str:
     """``held_entity_ids``' statement: ``$1`` the kind, ``$2`` and ``$3`` the window."""
-    condition = ENDING_SQL.replace(":kind", "$1").replace(":start", "$2").replace(":end", "$3")
+    condition = ending_sql("$1", "$2", "$3")
     ledger = qualified(schema, "reminders_sent")
     return f"SELECT DISTINCT r.entity_id FROM {ledger} AS r WHERE {condition}"
 

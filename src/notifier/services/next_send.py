@@ -65,7 +65,7 @@ from notifier.rules.local_time_slots import (
     slots_and_next,
 )
 from notifier.rules.quiet_hours import before
-from notifier.services.held_slots import ENDING_SQL, held_entity_ids, merged, with_quiet_hours
+from notifier.services.held_slots import ending_sql, held_entity_ids, merged, with_quiet_hours
 from notifier.timemath.windows import Window
 
 Pair = tuple[uuid.UUID, datetime]  # (user, ledger slot)
@@ -454,13 +454,13 @@ _DUE, _HELD = 0, 1
 def _due_sql(schedule: CopySchedule, schema: str | None, dialect: Dialect) -> str:
     """``read_due``'s statement for PostgreSQL: ``$1`` the window's end, ``$2`` the kind,
     ``$3`` and ``$4`` the key to read after, ``$5`` the chunk's size, ``$6`` whether to add
-    the held slots' users (``held_slots.ENDING_SQL``), ``$7`` the window's start. A row is
+    the held slots' users (``held_slots.ending_sql``), ``$7`` the window's start. A row is
     the mark, the clock, its part (``_DUE`` or ``_HELD``), then a copy row or a user id."""
     at = held_wall_time(schedule.time, type_=Time()).compile(dialect=dialect)
     days = "".join(f", s.{column.name}" for column in schedule.day_columns)
     due = " AND ".join(f"s.{name}" for name in schedule.due_columns)
     column = schedule.next.name
-    held = ENDING_SQL.replace(":kind", "$2").replace(":start", "$7").replace(":end", "$1")
+    held = ending_sql("$2", "$7", "$1")
     return (
         "SELECT m.moved_until, now(), c.* FROM (SELECT 1) AS one"
         f" LEFT JOIN {qualified(schema, 'local_time_marks')} AS m ON m.kind = $2"
