@@ -46,7 +46,7 @@ RUNS = 15
 
 def probe_engine(url: str, schemas: Schemas) -> AsyncEngine:
     """An engine like the worker's probes' (``db.index_order``), which a tick selects on."""
-    return make_engine(url, pool_size=1, schemas=schemas, server_settings=IN_INDEX_ORDER)
+    return make_engine(url, pool_size=1, schemas=schemas, session_settings=IN_INDEX_ORDER)
 
 
 async def views(dsn: str) -> None:

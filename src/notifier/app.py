@@ -20,7 +20,7 @@ from notifier.config import Settings
 from notifier.content.decoding import IDENTITY, Decoder, DecoderLoadError, load_decoder
 from notifier.content.render import make_environment
 from notifier.db.copy_state import CopyState
-from notifier.db.engine import Schemas, make_engine
+from notifier.db.engine import engine_for
 from notifier.db.index_order import make_probe_engine
 from notifier.delivery.smtp import SmtpOptions, SmtpPool
 from notifier.delivery.webhook import WebhookClient
@@ -80,12 +80,11 @@ def open_services(settings: Settings, clock: Clock) -> Services:
     templates = make_environment(templates_dir())
     smtp = SmtpPool(smtp_options(settings))
     webhooks = WebhookClient(webhook_options(settings))
-    url, schemas = settings.async_database_url(), Schemas.of(settings)
-    engine = make_engine(url, pool_size=settings.smtp_pool_size + 4, schemas=schemas)
+    engine = engine_for(settings, pool_size=settings.smtp_pool_size + 4)
     return Services(
         settings=settings,
         engine=engine,
-        probes=make_probe_engine(url, schemas, engine),
+        probes=make_probe_engine(settings, engine),
         templates=templates,
         smtp=smtp,
         clock=clock,

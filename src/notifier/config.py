@@ -22,6 +22,10 @@ from notifier.timemath.cron import parse_cron
 # No white space, quotes, angle brackets or control characters: safe in a header and in HTML.
 _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/%+-]*)?")
 MIN_SECRET_KEY_LENGTH = 16
+# What DATABASE_URL reaches: PostgreSQL or a pooler that gives each client a server session of
+# its own ("session"), or a pooler that lends one per transaction ("transaction": PgBouncer's
+# pool_mode = transaction, and its likes). ``db.engine`` says what changes.
+Pooling = Literal["session", "transaction"]
 
 
 class Settings(BaseSettings):
@@ -32,6 +36,7 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr(
         "postgresql+asyncpg://notifier:notifier@localhost:5432/notifier"
     )
+    database_pooling: Pooling = "session"
     redis_url: SecretStr = SecretStr("redis://localhost:6379/0")
     smtp_host: str = "localhost"
     smtp_port: int = Field(1025, ge=1, le=65535)

@@ -12,7 +12,7 @@ from typing import Any
 
 from notifier.config import Settings
 from notifier.db import host_triggers
-from notifier.db.engine import Schemas, make_engine
+from notifier.db.engine import engine_for
 
 
 def add(sub: Any) -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(action: str, settings: Settings) -> list[str]:
-    engine = make_engine(settings.async_database_url(), pool_size=1, schemas=Schemas.of(settings))
+    engine = engine_for(settings, pool_size=1)
     try:
         async with engine.begin() as conn:
             step = host_triggers.install if action == "install" else host_triggers.remove

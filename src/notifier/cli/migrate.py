@@ -3,11 +3,16 @@
 ``--own-tables-only`` (contract section 12): only the worker's tables, in ``NOTIFIER_SCHEMA``;
 nothing in ``HOST_SCHEMA`` is created, altered or dropped (its tables may be another
 application's, or views over them).
+
+Migrations keep their ``search_path`` in one session, which a pooler in transaction mode does
+not give: with ``DATABASE_POOLING=transaction`` the command refuses, and is run with the
+database's own address instead (runbook, "Behind a connection pooler").
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from notifier.config import Settings
@@ -27,7 +32,17 @@ def add(sub: Any) -> argparse.ArgumentParser:
     return parser
 
 
+NEEDS_A_SESSION = (
+    "notifier migrate: migrations need one database session, which a pooler in transaction "
+    "mode does not keep; run it with DATABASE_URL of PostgreSQL itself (or of a session-mode "
+    "pool) and DATABASE_POOLING unset"
+)
+
+
 def handle(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_pooling == "transaction":
+        print(NEEDS_A_SESSION, file=sys.stderr)
+        return 2
     upgrade_to_head(
         settings.database_url.get_secret_value(),
         Schemas.of(settings),

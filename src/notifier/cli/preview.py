@@ -16,7 +16,7 @@ from notifier.cli.args import identifier
 from notifier.cli.run import instant
 from notifier.config import Settings
 from notifier.content.render import make_environment
-from notifier.db.engine import Schemas, make_engine
+from notifier.db.engine import engine_for
 from notifier.ops.preview import KINDS, NothingToPreviewError, Preview, Request, build_preview
 from notifier.ops.users import UserNotFoundError
 from notifier.paths import templates_dir
@@ -58,7 +58,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _build(settings: Settings, request: Request) -> Preview:
-    engine = make_engine(settings.async_database_url(), pool_size=1, schemas=Schemas.of(settings))
+    engine = engine_for(settings, pool_size=1)
     try:
         return await build_preview(engine, make_environment(templates_dir()), settings, request)
     finally:

@@ -16,7 +16,7 @@ from typing import Any
 from notifier.cli.args import hours, identifier
 from notifier.cli.run import instant
 from notifier.config import Settings
-from notifier.db.engine import Schemas, make_engine
+from notifier.db.engine import engine_for
 from notifier.ops.upcoming import Report, build_report, make_span, report_json, report_lines
 from notifier.ops.users import UserNotFoundError
 from notifier.timemath.zones import UnknownZoneError
@@ -50,7 +50,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _report(settings: Settings, user: Any, now: datetime, span_hours: float) -> Report:
-    engine = make_engine(settings.async_database_url(), pool_size=1, schemas=Schemas.of(settings))
+    engine = engine_for(settings, pool_size=1)
     try:
         return await build_report(engine, user, make_span(settings, now, span_hours))
     finally:

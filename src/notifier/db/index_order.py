@@ -9,10 +9,11 @@ heap row again on every probe. Measured on the copy at a million users: 10,000 r
 since the last VACUUM made an idle digest read 3.4 ms, 50,000 made it 58 ms; walked in order,
 1.5 ms (``bench/results/report.md``, session 10).
 
-So the probes run on an engine of their own whose sessions have bitmap scans off: a setting
-at connect, which costs no round trip (``SET LOCAL`` around each probe cost ~0.35 ms a tick
-in three round trips). The batches, which read rows by their keys, keep the main engine and
-the planner's full choice.
+So the probes run on an engine of their own whose sessions have bitmap scans off: set once
+when a connection opens (``SET LOCAL`` around each probe cost ~0.35 ms a tick in three
+round trips), except behind a transaction-mode pooler, where a session keeps nothing and
+each probe pays them (``db.engine``). The batches, which read rows by their keys, keep the
+main engine and the planner's full choice.
 
 They are not made to keep generic plans (``plan_cache_mode = force_generic_plan``), though
 that saved the local-time read ~125 µs of planning a tick (session 14): a generic plan is
@@ -32,7 +33,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.db.engine import Schemas, make_engine
+from notifier.config import Settings
+from notifier.db.engine import engine_for
 
 # What a probe's session is planned with.
 IN_INDEX_ORDER = {"enable_bitmapscan": "off", "max_parallel_workers_per_gather": "0"}
@@ -41,11 +43,9 @@ IN_INDEX_ORDER = {"enable_bitmapscan": "off", "max_parallel_workers_per_gather":
 PROBE_POOL_SIZE = 4
 
 
-def make_probe_engine(url: str, schemas: Schemas, main: AsyncEngine) -> AsyncEngine:
+def make_probe_engine(settings: Settings, main: AsyncEngine) -> AsyncEngine:
     """The engine the ticks' probes run on; SQLite has no bitmap scans, so it shares
     ``main`` there."""
     if main.dialect.name != "postgresql":
         return main
-    return make_engine(
-        url, pool_size=PROBE_POOL_SIZE, schemas=schemas, server_settings=IN_INDEX_ORDER
-    )
+    return engine_for(settings, pool_size=PROBE_POOL_SIZE, session_settings=IN_INDEX_ORDER)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.app import Services
 from notifier.config import Settings
-from notifier.db.engine import Schemas, make_engine
+from notifier.db.engine import Schemas, engine_for
 from notifier.db.migrate import upgrade_to_head
 from notifier.dev.banner import BannerFacts, WebhookFacts, banner
 from notifier.dev.demo_db import foreign_rows, replace_demo
@@ -115,9 +115,7 @@ async def _refuse_foreign_data(settings: Settings, standins: Standins, options: 
     """Before anything is written: a real database must hold nothing but the demo."""
     if standins.database or options.allow_existing_data:
         return
-    engine = make_engine(
-        settings.database_url.get_secret_value(), pool_size=1, schemas=Schemas.of(settings)
-    )
+    engine = engine_for(settings, pool_size=1)
     try:
         found = await foreign_rows(engine)
     except (SQLAlchemyError, OSError) as exc:
@@ -195,9 +193,7 @@ async def _start_inbox(
     The in-app page reads through an engine of its own (one connection), so a page load never
     waits for the worker's pool; it connects on first use, after the schema is migrated.
     """
-    engine = make_engine(
-        settings.database_url.get_secret_value(), pool_size=1, schemas=Schemas.of(settings)
-    )
+    engine = engine_for(settings, pool_size=1)
     stack.push_async_callback(engine.dispose)
     receiver = receiver_base(hooks[1])
     app = inbox_app(mailbox, hooks[0], InAppFeed(engine), receiver)

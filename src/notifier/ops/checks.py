@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, make_url
 from notifier.app import smtp_options
 from notifier.config import Settings
 from notifier.content.decoding import DecoderLoadError, load_decoder
-from notifier.db.engine import Schemas, make_engine
+from notifier.db.engine import engine_for
 from notifier.db.host_relations import host_problems, privilege_problems
 from notifier.db.migrate import alembic_config
 from notifier.delivery.smtp import SmtpPool
@@ -219,7 +219,7 @@ def _revisions(connection: Connection, settings: Settings) -> tuple[set[str], se
 
 async def check_database(settings: Settings) -> CheckResult:
     """Connects, runs a query, and compares the schema's revision with this version's head."""
-    engine = make_engine(settings.async_database_url(), pool_size=1, schemas=Schemas.of(settings))
+    engine = engine_for(settings, pool_size=1)
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -250,7 +250,7 @@ TASK_JOBS = ("task_due_reminders", "task_reminders", "overdue_scanner", "recurri
 async def check_host_relations(settings: Settings) -> CheckResult:
     """The host's relations in ``HOST_SCHEMA`` (section 12): every column the worker reads,
     with a compatible type; SELECT on each; the worker's schema owned by this role."""
-    engine = make_engine(settings.async_database_url(), pool_size=1, schemas=Schemas.of(settings))
+    engine = engine_for(settings, pool_size=1)
     try:
         async with engine.connect() as conn:
             if conn.dialect.name != "postgresql":

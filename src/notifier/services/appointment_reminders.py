@@ -71,15 +71,18 @@ async def due_ids(services: Services, now: datetime) -> list[uuid.UUID]:
 
     One read, so autocommit: no BEGIN and ROLLBACK round trips around it; on the probes'
     engine (``db.index_order``), whose sessions walk the index and start no parallel workers.
+    Its connection is given back before the look-back and the mark take another: behind a
+    transaction-mode pooler, a connection held while waiting for a second one can deadlock
+    workers that share a few server connections.
     """
     window = _window(services, now)
     async with autocommit(services.probes) as conn:
         due, held, mark = await _selection(conn, window, now)
-        gap = tick_marks.unseen(window, mark)
-        if gap is not None:
-            due = merged(due, await _quiet_candidates(services, gap, now))
-        await tick_marks.record(conn, KIND.name, window, mark)
-        return merged(due, held)
+    gap = tick_marks.unseen(window, mark)
+    if gap is not None:
+        due = merged(due, await _quiet_candidates(services, gap, now))
+    await tick_marks.record_on(services.probes, KIND.name, window, mark)
+    return merged(due, held)
 
 
 async def _quiet_candidates(services: Services, gap: Window, now: datetime) -> list[uuid.UUID]:

@@ -14,8 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from notifier.db.engine import autocommit
 from notifier.db.schema import tick_marks
 from notifier.db.upsert import raise_mark
 from notifier.rules.quiet_hours import HOLD_REACH
@@ -33,9 +34,21 @@ def unseen(window: Window, mark: datetime | None) -> Window | None:
     return unseen_before(window, mark, HOLD_REACH)
 
 
+def lags(window: Window, mark: datetime | None) -> bool:
+    """Whether the mark is a quarter of a window or more behind ``window``'s end."""
+    return mark is None or mark < window.end - (window.end - window.start) / 4
+
+
 async def record(conn: AsyncConnection, kind: str, window: Window, mark: datetime | None) -> None:
-    """Raises the kind's mark to ``window``'s end once it lags a quarter of a window behind,
-    never lowers it (a tick for a past instant leaves it)."""
-    if mark is not None and mark >= window.end - (window.end - window.start) / 4:
-        return
-    await raise_mark(conn, "tick_marks", "looked_until", kind, window.end)
+    """Raises the kind's mark to ``window``'s end once it ``lags``, never lowers it (a tick
+    for a past instant leaves it)."""
+    if lags(window, mark):
+        await raise_mark(conn, "tick_marks", "looked_until", kind, window.end)
+
+
+async def record_on(engine: AsyncEngine, kind: str, window: Window, mark: datetime | None) -> None:
+    """``record`` on a connection of its own, opened only when the mark lags: for a tick
+    that read the mark on a connection it has given back already."""
+    if lags(window, mark):
+        async with autocommit(engine) as conn:
+            await record(conn, kind, window, mark)

@@ -8,7 +8,7 @@ from datetime import datetime
 from aiohttp import web
 
 from notifier.config import Settings
-from notifier.db.engine import Schemas, make_engine
+from notifier.db.engine import engine_for
 from notifier.web.admin import api as admin_api
 from notifier.web.admin import pages as admin_pages
 from notifier.web.admin.console import build_console
@@ -21,7 +21,7 @@ MAX_BODY_BYTES = 16 * 1024
 def build_app(settings: Settings, clock: Callable[[], datetime]) -> web.Application:
     """The routes, with a database engine that lives as long as the application."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    engine = make_engine(settings.async_database_url(), pool_size=5, schemas=Schemas.of(settings))
+    engine = engine_for(settings, pool_size=5)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     settings_url = f"{settings.app_base_url.rstrip('/')}/settings/notifications"
     add_routes(app, UnsubscribeContext(engine, secret, settings_url, clock))
