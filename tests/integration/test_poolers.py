@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from pydantic import SecretStr
@@ -22,6 +25,7 @@ from notifier.app import close_services, open_services
 from notifier.config import Settings
 from notifier.db.engine import autocommit, set_config_sql
 from notifier.db.index_order import IN_INDEX_ORDER
+from notifier.rules.kinds import JOB_NAMES
 from tests.support.data import Data
 from tests.support.every_job import (
     ALL_JOBS,
@@ -34,9 +38,10 @@ from tests.support.every_job import (
 )
 from tests.support.ledger import ledger_rows
 from tests.support.pgbouncer import Mode, start_pgbouncer
-from tests.support.processes import run_notifier, service_env
-from tests.support.servers import Server
+from tests.support.processes import run_notifier, service_env, start_notifier
+from tests.support.servers import Server, free_port
 from tests.support.smtp import CaptureServer
+from tests.support.worker import wait_until
 
 AT = datetime(2026, 3, 8, 14, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -150,6 +155,39 @@ async def test_every_job_runs_through_one_server_connection(
         await close_services(services)
     expected = {kind: 1 for kind in EMAIL_JOBS.values()}
     assert kinds_to(mailbox.messages, "pat@example.com") == expected
+
+
+async def test_a_worker_through_transaction_pooling_ticks_sends_and_reports_health(
+    settings: Settings,
+    data: Data,
+    mailbox: CaptureServer,
+    bouncers: dict[str, Server],
+    tmp_path: Path,
+) -> None:
+    """The long-running worker (arq, cron, its batches' queue, ``/health``'s probes) through
+    two shared server connections, at the real clock's next minute."""
+    user = await data.user()
+    await data.appointment(user, datetime.now(UTC) + timedelta(minutes=59))
+    port = free_port()
+    off = {f"JOB_{job.upper()}_ENABLED": "false" for job in JOB_NAMES}
+    env = pooled_env(behind(settings, bouncers["transaction"], "transaction"))
+    env.update(off, JOB_APPOINTMENT_REMINDERS_ENABLED="true", HEALTH_PORT=str(port))
+    worker = start_notifier(["worker"], env, tmp_path / "worker.log")
+    try:
+        await wait_until(lambda: _received(mailbox, 1), 75, "the worker's first reminder")
+        url = f"http://127.0.0.1:{port}/health"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            status, body = response.status, await response.json()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(worker.wait, 60)
+    assert (status, body["database"], body["redis"]) == (200, "ok", "ok"), body
+    assert code == 0, (tmp_path / "worker.log").read_text()
+    assert len(mailbox.messages) == 1
+
+
+async def _received(mailbox: CaptureServer, count: int) -> bool:
+    return len(mailbox.messages) >= count
 
 
 async def test_transaction_pooling_plans_probes_in_order_and_changes_no_server_session(
