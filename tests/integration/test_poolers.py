@@ -21,11 +21,20 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from notifier.app import close_services, open_services
+from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.engine import autocommit, set_config_sql
 from notifier.db.index_order import IN_INDEX_ORDER
 from notifier.rules.kinds import JOB_NAMES
+from tests.integration.test_console_api import (
+    PASSWORD,
+    api_get,
+    api_resend,
+    reminder_failed,
+    resend_body,
+    up,
+)
+from tests.integration.test_console_api import _start as console_process
 from tests.support.data import Data
 from tests.support.every_job import (
     ALL_JOBS,
@@ -188,6 +197,28 @@ async def test_a_worker_through_transaction_pooling_ticks_sends_and_reports_heal
 
 async def _received(mailbox: CaptureServer, count: int) -> bool:
     return len(mailbox.messages) >= count
+
+
+async def test_the_console_through_one_server_connection_lists_and_resends(
+    settings: Settings,
+    services: Services,
+    data: Data,
+    mailbox: CaptureServer,
+    bouncers: dict[str, Server],
+    tmp_path: Path,
+) -> None:
+    """``notifier web``'s deliveries search and a re-send (claim, send, mark) through a single
+    server connection: no request holds one connection while it waits for another."""
+    key = await reminder_failed(services, data, mailbox)
+    pooled = behind(settings, bouncers["one"], "transaction")
+    extra = {"ADMIN_PASSWORD": PASSWORD, "DATABASE_POOLING": "transaction"}
+    for web in console_process(pooled, tmp_path, **extra):
+        await up(web, "/admin/login", 200)
+        status, rows, _ = await api_get(web, "/admin/api/deliveries")
+        assert status == 200 and [row["status"] for row in rows] == ["failed"]
+        status, row = await api_resend(web, resend_body(key))
+        assert status == 200 and row["status"] == "sent"
+    assert len(mailbox.messages) == 1
 
 
 async def test_transaction_pooling_plans_probes_in_order_and_changes_no_server_session(
