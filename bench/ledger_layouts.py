@@ -20,7 +20,12 @@ its own, which the engine's schema map points the ledger's statements at:
   dropped, so a mark changes no indexed column and can be a HOT update (fillfactor 70
   leaves it room on the page): what moving pending claims out of the ledger's indexes
   (into a table of their own) could gain;
-* ``key and primary key only``: nothing but the two keys, HOT marks too.
+* ``key and primary key only``: nothing but the two keys, HOT marks too;
+* ``HOT marks, pending claims in a table of their own``: the ``no index reads status``
+  layout, plus what that design needs: each claimed row also written to a small table of
+  pending claims (its key, kind, lease and hold, with an index on the lease) and deleted from
+  it by its mark. Statement-level triggers with transition tables do it here, one set-based
+  statement each, the cost a claim's and a mark's own extra statement would have.
 
 The last two are no layout the worker runs on today (cleanup, ``/health``, holds and the
 console read the dropped indexes); the last is the floor of one ledger row per slot updated
@@ -87,6 +92,27 @@ LAYOUTS = (
         fillfactor=70,
     ),
     Layout(
+        "HOT marks, pending claims in a table of their own",
+        "layout_side_table",
+        (*HOLDS_AND_LEASES, "ix_reminders_sent_unsent_created_at"),
+        fillfactor=70,
+        add=(
+            "CREATE TABLE {schema}.pending_claims (id uuid PRIMARY KEY, kind text NOT NULL,"
+            " lease_until timestamptz, held_until timestamptz)",
+            "CREATE INDEX ON {schema}.pending_claims (lease_until)",
+            "CREATE FUNCTION {schema}.claims_added() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN INSERT INTO {schema}.pending_claims SELECT id, kind, lease_until,"
+            " held_until FROM added WHERE status = 'pending'; RETURN NULL; END $$",
+            "CREATE TRIGGER claims_added AFTER INSERT ON {table} REFERENCING NEW TABLE AS added"
+            " FOR EACH STATEMENT EXECUTE FUNCTION {schema}.claims_added()",
+            "CREATE FUNCTION {schema}.claims_done() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN DELETE FROM {schema}.pending_claims p USING done d"
+            " WHERE p.id = d.id AND d.status <> 'pending'; RETURN NULL; END $$",
+            "CREATE TRIGGER claims_done AFTER UPDATE ON {table} REFERENCING NEW TABLE AS done"
+            " FOR EACH STATEMENT EXECUTE FUNCTION {schema}.claims_done()",
+        ),
+    ),
+    Layout(
         "key and primary key only (HOT marks)",
         "layout_keys_only",
         (*CONSOLE, *HOLDS_AND_LEASES, "ix_reminders_sent_created_at"),
@@ -105,7 +131,7 @@ async def build(dsn: str, layout: Layout, rows: int) -> None:
         for index in await _copied_indexes(conn, layout):
             await conn.execute(f"DROP INDEX {layout.schema}.{index}")
         for statement in layout.add:
-            await conn.execute(statement.format(table=table))
+            await conn.execute(statement.format(table=table, schema=layout.schema))
         await conn.execute(f"ALTER TABLE {table} SET (fillfactor = {layout.fillfactor})")
         await conn.execute(_FILL.format(table=table), rows)
         await conn.execute(f"VACUUM (ANALYZE) {table}")
