@@ -249,6 +249,16 @@ async def test_session_pooling_connects_and_keeps_the_probes_settings(
         assert seen["enable_bitmapscan"] == "on"
 
 
+async def test_check_passes_through_transaction_pooling_and_says_so(
+    settings: Settings, bouncers: dict[str, Server]
+) -> None:
+    env = pooled_env(behind(settings, bouncers["transaction"], "transaction"))
+    result = await asyncio.to_thread(run_notifier, ["check"], env)
+    [line] = [line for line in result.stdout.splitlines() if "postgresql" in line]
+    assert line.startswith("ok") and "schema at head" in line, result.stdout + result.stderr
+    assert "transaction-mode pooler" in line
+
+
 async def test_migrate_refuses_transaction_pooling_naming_the_variable(
     settings: Settings, bouncers: dict[str, Server]
 ) -> None:

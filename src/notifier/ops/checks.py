@@ -232,7 +232,16 @@ async def check_database(settings: Settings) -> CheckResult:
         wanted = wanted_of(heads)
         detail = f"{where}: {found}, this version needs {wanted}: run notifier migrate"
         return CheckResult("postgresql", FAIL, detail)
-    return CheckResult("postgresql", OK, f"{where}: reachable, schema at head ({wanted_of(heads)})")
+    detail = f"{where}: reachable, schema at head ({wanted_of(heads)})"
+    return CheckResult("postgresql", OK, detail + POOLING_NOTES[settings.database_pooling])
+
+
+# What ``check_database`` adds for each DATABASE_POOLING (runbook, "Behind a connection pooler").
+POOLING_NOTES = {
+    "session": "",
+    "transaction": "; through a transaction-mode pooler: nothing kept in a session, "
+    "notifier migrate needs PostgreSQL's own address",
+}
 
 
 def wanted_of(heads: set[str]) -> str:
