@@ -57,7 +57,8 @@ class Web:
         return f"{self.base}{path}"
 
 
-def _start(settings: Settings, tmp_path: Path, **extra: str) -> Iterator[Web]:
+def start_web(settings: Settings, tmp_path: Path, **extra: str) -> Iterator[Web]:
+    """A real `notifier web` process on a free port (stopped, and its exit checked, after)."""
     port = free_port()
     env = service_env(settings, SECRET_KEY=SECRET, WEB_PORT=str(port), **extra)
     log = tmp_path / f"web-{port}.log"
@@ -96,7 +97,7 @@ async def console_services(console_settings: Settings) -> AsyncIterator[Services
 
 @pytest.fixture
 async def console(settings: Settings, tmp_path: Path) -> AsyncIterator[Web]:
-    for web in _start(settings, tmp_path, ADMIN_PASSWORD=PASSWORD):
+    for web in start_web(settings, tmp_path, ADMIN_PASSWORD=PASSWORD):
         await up(web, "/admin/login", 200)
         yield web
 
@@ -152,7 +153,7 @@ async def ledger(services: Services) -> list[tuple[Any, ...]]:
 async def test_without_admin_password_every_admin_path_answers_404(
     settings: Settings, tmp_path: Path
 ) -> None:
-    for web in _start(settings, tmp_path):
+    for web in start_web(settings, tmp_path):
         await up(web, "/admin/login", 404)
         async with aiohttp.ClientSession() as http:
             for path in ("/admin", "/admin/", "/admin/deliveries", "/admin/api/deliveries"):

@@ -32,9 +32,9 @@ from tests.integration.test_console_api import (
     api_resend,
     reminder_failed,
     resend_body,
+    start_web,
     up,
 )
-from tests.integration.test_console_api import _start as console_process
 from tests.support.data import Data
 from tests.support.every_job import (
     ALL_JOBS,
@@ -212,7 +212,7 @@ async def test_the_console_through_one_server_connection_lists_and_resends(
     key = await reminder_failed(services, data, mailbox)
     pooled = behind(settings, bouncers["one"], "transaction")
     extra = {"ADMIN_PASSWORD": PASSWORD, "DATABASE_POOLING": "transaction"}
-    for web in console_process(pooled, tmp_path, **extra):
+    for web in start_web(pooled, tmp_path, **extra):
         await up(web, "/admin/login", 200)
         status, rows, _ = await api_get(web, "/admin/api/deliveries")
         assert status == 200 and [row["status"] for row in rows] == ["failed"]
