@@ -25,6 +25,7 @@ from notifier.app import Services, close_services, open_services
 from notifier.config import Settings
 from notifier.db.engine import autocommit, set_config_sql
 from notifier.db.index_order import IN_INDEX_ORDER
+from notifier.db.pooler_detection import shares_server_connections
 from notifier.rules.kinds import JOB_NAMES
 from tests.integration.test_console_api import (
     PASSWORD,
@@ -257,6 +258,34 @@ async def test_check_passes_through_transaction_pooling_and_says_so(
     [line] = [line for line in result.stdout.splitlines() if "postgresql" in line]
     assert line.startswith("ok") and "schema at head" in line, result.stdout + result.stderr
     assert "transaction-mode pooler" in line
+
+
+async def test_check_fails_session_pooling_behind_a_transaction_pooler(
+    settings: Settings, bouncers: dict[str, Server]
+) -> None:
+    """The mistake otherwise found in production, as prepared-statement errors and settings
+    leaking into the host application's sessions; a session pooler stays ``ok``."""
+    wrong = pooled_env(behind(settings, bouncers["transaction"], "session"))
+    result = await asyncio.to_thread(run_notifier, ["check"], wrong)
+    [line] = [line for line in result.stdout.splitlines() if " postgresql " in line]
+    assert line.startswith("FAIL") and "set DATABASE_POOLING=transaction" in line, result.stdout
+    assert result.returncode == 1
+    right = pooled_env(behind(settings, bouncers["session"], "session"))
+    result = await asyncio.to_thread(run_notifier, ["check"], right)
+    [line] = [line for line in result.stdout.splitlines() if "postgresql" in line]
+    assert line.startswith("ok") and "schema at head" in line, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("route", "shared"), [("transaction", True), ("one", True), ("session", False), (None, False)]
+)
+async def test_shared_server_connections_are_told_by_backend_ids(
+    settings: Settings, bouncers: dict[str, Server], route: str | None, shared: bool
+) -> None:
+    """Two clients open at once see one backend only through a transaction pooler; PostgreSQL
+    itself (``None``) and a session pooler never lend a client's server connection."""
+    target = settings if route is None else behind(settings, bouncers[route], "session")
+    assert await shares_server_connections(target) is shared
 
 
 async def test_migrate_refuses_transaction_pooling_naming_the_variable(
