@@ -277,6 +277,27 @@ async def test_check_fails_session_pooling_behind_a_transaction_pooler(
 
 
 @pytest.mark.parametrize(
+    "command", [["worker"], ["web"], ["run", "appointment_reminders", "--at", AT.isoformat()]]
+)
+async def test_processes_refuse_session_pooling_behind_a_transaction_pooler(
+    settings: Settings,
+    data: Data,
+    mailbox: CaptureServer,
+    bouncers: dict[str, Server],
+    command: list[str],
+) -> None:
+    """Their session settings would stay on server connections the host application is lent
+    next: each process stops at the start, naming the variable, before any tick sends."""
+    user = await data.user()
+    await data.appointment(user, AT + timedelta(minutes=60))
+    wrong = pooled_env(behind(settings, bouncers["transaction"], "session"))
+    result = await asyncio.to_thread(run_notifier, command, wrong, 60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "set DATABASE_POOLING=transaction" in result.stderr
+    assert mailbox.messages == []
+
+
+@pytest.mark.parametrize(
     ("route", "shared"), [("transaction", True), ("one", True), ("session", False), (None, False)]
 )
 async def test_shared_server_connections_are_told_by_backend_ids(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.app import close_services, open_services
+from notifier.cli.pooling_guard import refuses_to_start
 from notifier.config import Settings
 from notifier.jobs.registry import tick_functions
 from notifier.jobs.runs import run_recorded
@@ -37,6 +38,8 @@ def add(sub: Any) -> argparse.ArgumentParser:
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.job not in tick_functions():
         print(f"notifier: job {args.job!r} is not implemented in this version", file=sys.stderr)
+        return 2
+    if refuses_to_start(settings):
         return 2
     counts = asyncio.run(_tick(settings, args.job, args.at or utc_now()))
     print(json.dumps(counts))

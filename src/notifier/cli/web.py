@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from notifier.cli.pooling_guard import refuses_to_start
 from notifier.config import Settings
 from notifier.web.app import build_app
 from notifier.worker import utc_now
@@ -28,6 +29,8 @@ def add(sub: Any) -> argparse.ArgumentParser:
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
+    if refuses_to_start(settings):
+        return 2
     log.info("web_listening", host=settings.web_host, port=settings.web_port)
     app = build_app(settings, utc_now)
     web.run_app(app, host=settings.web_host, port=settings.web_port, print=None, access_log=None)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from typing import Any
 
+from notifier.cli.pooling_guard import refuses_to_start
 from notifier.config import Settings
 from notifier.process import serve
 
@@ -18,5 +19,7 @@ def add(sub: Any) -> argparse.ArgumentParser:
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
+    if refuses_to_start(settings):
+        return 2
     asyncio.run(serve(settings))
     return 0

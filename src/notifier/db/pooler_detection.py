@@ -16,12 +16,23 @@ A busy pooler, or one that spreads connections round-robin, can hide the sharing
 from __future__ import annotations
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.config import Settings
 from notifier.db.engine import engine_for
 
 TRIES = 3
+
+
+async def session_settings_would_leak(settings: Settings) -> bool:
+    """``DATABASE_POOLING=session`` where a pooler lends server connections to other
+    clients: the worker's prepared statements and settings would land in their sessions."""
+    if settings.database_pooling != "session":
+        return False
+    if not make_url(settings.async_database_url()).drivername.startswith("postgresql"):
+        return False
+    return await shares_server_connections(settings)
 
 
 async def shares_server_connections(settings: Settings, tries: int = TRIES) -> bool:

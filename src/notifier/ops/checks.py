@@ -29,7 +29,7 @@ from notifier.content.decoding import DecoderLoadError, load_decoder
 from notifier.db.engine import engine_for
 from notifier.db.host_relations import host_problems, privilege_problems
 from notifier.db.migrate import alembic_config
-from notifier.db.pooler_detection import shares_server_connections
+from notifier.db.pooler_detection import session_settings_would_leak
 from notifier.delivery.smtp import SmtpPool
 from notifier.rules.kinds import JOB_NAMES, KINDS
 from notifier.timemath.cron import longest_gap, parse_cron
@@ -233,20 +233,10 @@ async def check_database(settings: Settings) -> CheckResult:
         wanted = wanted_of(heads)
         detail = f"{where}: {found}, this version needs {wanted}: run notifier migrate"
         return CheckResult("postgresql", FAIL, detail)
-    if await _session_pooling_on_shared_connections(settings):
+    if await session_settings_would_leak(settings):
         return CheckResult("postgresql", FAIL, f"{where}: {SHARED_SESSIONS}")
     detail = f"{where}: reachable, schema at head ({wanted_of(heads)})"
     return CheckResult("postgresql", OK, detail + POOLING_NOTES[settings.database_pooling])
-
-
-async def _session_pooling_on_shared_connections(settings: Settings) -> bool:
-    """DATABASE_POOLING=session where a pooler lends server connections to other clients:
-    the worker's prepared statements and settings would land in their sessions."""
-    if settings.database_pooling != "session":
-        return False
-    if not make_url(settings.async_database_url()).drivername.startswith("postgresql"):
-        return False
-    return await shares_server_connections(settings)
 
 
 SHARED_SESSIONS = (
