@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,27 +50,28 @@ from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
 from notifier.timemath.windows import catch_up_window
 
-# The design, on a database at head: the unsent rows' table and its triggers, the ledger's
-# indexes that read ``status`` or ``lease_until`` dropped, holds found by ``held_until``.
-HOT_MARKS = """
+
+def as_migrated() -> str:
+    return ""
+
+
+def hot_marks() -> str:
+    """The design, on a database at head: the unsent rows' table and its triggers, the
+    ledger's indexes that read ``status`` or ``lease_until`` dropped, holds found by
+    ``held_until`` alone, a third of each new page left free."""
+    return f"""
 CREATE TABLE reminders_unsent (
     id uuid PRIMARY KEY, kind text NOT NULL, status text NOT NULL, slot timestamptz NOT NULL,
     created_at timestamptz NOT NULL, lease_until timestamptz, held_until timestamptz);
 CREATE INDEX ON reminders_unsent (lease_until) WHERE status = 'pending';
 CREATE INDEX ON reminders_unsent (status, created_at, id) WHERE status IN ('failed', 'skipped');
-INSERT INTO reminders_unsent
-    SELECT id, kind, status, slot, created_at, lease_until, held_until
-    FROM reminders_sent WHERE status <> 'sent';
+{_copy_unsent("reminders_sent")}
 CREATE FUNCTION unsent_added() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-    INSERT INTO reminders_unsent
-        SELECT id, kind, status, slot, created_at, lease_until, held_until
-        FROM changed WHERE status <> 'sent';
+    {_copy_unsent("changed")}
     RETURN NULL; END $$;
 CREATE FUNCTION unsent_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
     DELETE FROM reminders_unsent WHERE id = ANY (ARRAY(SELECT id FROM was));
-    INSERT INTO reminders_unsent
-        SELECT id, kind, status, slot, created_at, lease_until, held_until
-        FROM changed WHERE status <> 'sent';
+    {_copy_unsent("changed")}
     RETURN NULL; END $$;
 CREATE FUNCTION unsent_removed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
     DELETE FROM reminders_unsent WHERE id = ANY (ARRAY(SELECT id FROM was));
@@ -87,7 +89,20 @@ CREATE INDEX ix_reminders_sent_held ON reminders_sent (kind, held_until)
     WHERE held_until IS NOT NULL;
 ALTER TABLE reminders_sent SET (fillfactor = 70);
 """
-LAYOUTS = {"as migrated": "", "HOT marks, unsent rows in a table of their own": HOT_MARKS}
+
+
+def _copy_unsent(source: str) -> str:
+    """The statement copying ``source``'s rows not ``sent`` into the unsent rows' table."""
+    return (
+        "INSERT INTO reminders_unsent SELECT id, kind, status, slot, created_at, lease_until,"
+        f" held_until FROM {source} WHERE status <> 'sent';"
+    )
+
+
+LAYOUTS: dict[str, Callable[[], str]] = {
+    "as migrated": as_migrated,
+    "HOT marks, unsent rows in a table of their own": hot_marks,
+}
 UPDATES = (
     "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'reminders_sent'"
 )
@@ -104,7 +119,7 @@ class Round:
     hot: int
 
 
-async def build(pg: Server, name: str, at: datetime, users: int, extra: str) -> str:
+async def build(pg: Server, name: str, at: datetime, users: int, extra: Callable[[], str]) -> str:
     """A database at head, the benchmark's population and appointments, then ``extra``."""
     url = await create_database(pg.url, name)
     await asyncio.to_thread(upgrade_to_head, url)
@@ -112,10 +127,10 @@ async def build(pg: Server, name: str, at: datetime, users: int, extra: str) -> 
     pop = populate(users, 400, catch_up_window(at, timedelta(minutes=60)), rnd)
     await load(dsn, pop, rnd, at, random.Random(2))
     await appointments.build_background(dsn, users, at)
-    if extra:
+    if statements := extra():
         conn = await asyncpg.connect(dsn)
         try:
-            await conn.execute(extra)
+            await conn.execute(statements)
         finally:
             await conn.close()
     await vacuum_analyze(dsn)
