@@ -7,7 +7,8 @@ gives the connection a transaction has just handed back to the next client that 
 (PgBouncer takes the most recently released one first, unless ``server_round_robin`` is on),
 so a second client usually sees the first one's backend. Under ``DATABASE_POOLING=session``
 the worker keeps prepared statements and settings in its sessions, which such a pooler hands
-to other clients: ``notifier check`` says so before it shows as errors in production.
+to other clients: ``notifier check`` fails, and the processes refuse to start
+(``cli.pooling_guard``), before it shows as errors in production.
 
 A busy pooler, or one that spreads connections round-robin, can hide the sharing, so a
 ``False`` proves nothing; a ``True`` is certain.
