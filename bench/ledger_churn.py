@@ -39,13 +39,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-from tests.support.processes import notifier_command, service_env
+from tests.support.processes import notifier_command
 from tests.support.servers import Server, local_servers, start_postgres
 
 from bench import appointments
-from bench.common import POSTGRES_SETTINGS, create_database, plain_dsn, vacuum_analyze
+from bench.common import (
+    POSTGRES_SETTINGS,
+    bench_settings,
+    create_database,
+    plain_dsn,
+    vacuum_analyze,
+)
 from bench.population import load, populate
-from bench.procs import SinkProcess, cpu_snapshot
+from bench.procs import SinkProcess, cpu_snapshot, worker_env
 from notifier.config import Settings
 from notifier.db.migrate import upgrade_to_head
 from notifier.timemath.windows import catch_up_window
@@ -165,20 +171,14 @@ def _pid(server: Server) -> int:
 
 
 def _settings(url: str, redis: Server, port: int) -> Settings:
-    return Settings(
-        database_url=url,
-        redis_url=redis.url,
-        smtp_host="127.0.0.1",
-        smtp_port=port,
-        smtp_pool_size=16,
-        batch_size=500,
-        mail_from="notifier@bench.test",
-    )
+    """The benchmark's own settings (16 SMTP connections, batches of 500), this sink's port."""
+    sized = argparse.Namespace(connections=16, batch_size=500)
+    return bench_settings(sized, url, redis.url).model_copy(update={"smtp_port": port})
 
 
 def _run(settings: Settings, at: datetime) -> int:
     """``notifier run appointment_reminders --at at``; the emails it sent."""
-    env = service_env(settings, SMTP_POOL_SIZE="16", BATCH_SIZE="500", LOG_LEVEL="WARNING")
+    env = worker_env(settings)  # the pool and batch sizes of ``settings``
     argv = [*notifier_command(), "run", "appointment_reminders", "--at", at.isoformat()]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:

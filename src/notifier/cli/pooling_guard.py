@@ -16,15 +16,11 @@ import sys
 import structlog
 
 from notifier.config import Settings
-from notifier.db.pooler_detection import session_settings_would_leak
+from notifier.db.pooler_detection import SHARED_SESSIONS, session_settings_would_leak
 
 log = structlog.get_logger("notifier.pooling")
 GUARD_TIMEOUT_SECONDS = 5.0
-REFUSAL = (
-    "notifier: DATABASE_URL reaches a pooler that lends one server connection to several "
-    "clients (transaction pooling), where this process must keep nothing in a session: "
-    'set DATABASE_POOLING=transaction (runbook, "Behind a connection pooler")'
-)
+REFUSAL = f"notifier: the database is {SHARED_SESSIONS}"
 
 
 def refuses_to_start(settings: Settings) -> bool:

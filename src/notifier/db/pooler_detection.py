@@ -24,6 +24,12 @@ from notifier.config import Settings
 from notifier.db.engine import engine_for
 
 TRIES = 3
+# What ``notifier check`` and a refused start say, after their own opening words.
+SHARED_SESSIONS = (
+    "reached through a pooler that lends one server connection to several clients "
+    "(transaction pooling), where the worker must keep nothing in a session: "
+    'set DATABASE_POOLING=transaction (runbook, "Behind a connection pooler")'
+)
 
 
 async def session_settings_would_leak(settings: Settings) -> bool:

@@ -29,7 +29,7 @@ from notifier.content.decoding import DecoderLoadError, load_decoder
 from notifier.db.engine import engine_for
 from notifier.db.host_relations import host_problems, privilege_problems
 from notifier.db.migrate import alembic_config
-from notifier.db.pooler_detection import session_settings_would_leak
+from notifier.db.pooler_detection import SHARED_SESSIONS, session_settings_would_leak
 from notifier.delivery.smtp import SmtpPool
 from notifier.rules.kinds import JOB_NAMES, KINDS
 from notifier.timemath.cron import longest_gap, parse_cron
@@ -237,14 +237,6 @@ async def check_database(settings: Settings) -> CheckResult:
         return CheckResult("postgresql", FAIL, f"{where}: {SHARED_SESSIONS}")
     detail = f"{where}: reachable, schema at head ({wanted_of(heads)})"
     return CheckResult("postgresql", OK, detail + POOLING_NOTES[settings.database_pooling])
-
-
-SHARED_SESSIONS = (
-    "reached through a pooler that lends one server connection to several clients "
-    "(transaction pooling), where the worker must keep nothing in a session: "
-    "set DATABASE_POOLING=transaction "
-    '(runbook, "Behind a connection pooler")'
-)
 
 
 # What ``check_database`` adds for each DATABASE_POOLING (runbook, "Behind a connection pooler").
